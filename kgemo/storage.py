@@ -1,0 +1,124 @@
+"""Where kgemo keeps things, and how it writes them: atomically, with checksums.
+
+* ``kgemo_home()`` — caches (features, knowledge, graphs); ``$KGEMO_HOME`` or ``~/.cache/kgemo``.
+* ``data_root()`` — datasets; ``$KGEMO_DATA``, else ``../shared/data`` beside the project when present.
+* ``atomic_write()`` — write to a temporary file in the same folder, fsync, then ``os.replace`` it, so that a
+  killed process never leaves half a file under the final name.
+* ``sha256_file()`` / ``sha256_bytes()`` — the checksums that key every cache.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from .errors import CacheError, DataNotFoundError
+
+__all__ = [
+    "kgemo_home", "data_root", "project_root", "atomic_write", "write_json", "read_json", "sha256_file",
+    "sha256_bytes", "sha256_json", "short_hash",
+]
+
+_DATA_HELP = (
+    "Set KGEMO_DATA to a folder holding the datasets (meld/, emorynlp/, dailydialog/, mastodon/, kb/), "
+    "or download them with `kgemo data download NAME` (see README, section Data)."
+)
+
+
+def project_root() -> Path:
+    """The folder holding the ``kgemo`` package (the repository root for a source checkout)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def kgemo_home() -> Path:
+    """Cache root: ``$KGEMO_HOME`` if set, else ``~/.cache/kgemo``. Created on first use."""
+    home = Path(os.environ.get("KGEMO_HOME") or Path.home() / ".cache" / "kgemo").expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def data_root(required: bool = True) -> Path | None:
+    """Dataset root: ``$KGEMO_DATA``, else ``../shared/data`` next to the project (or the working directory).
+
+    Raises:
+        DataNotFoundError: if ``required`` and no root exists; the message says how to get the data.
+    """
+    env = os.environ.get("KGEMO_DATA")
+    if env:
+        root = Path(env).expanduser()
+        if root.is_dir():
+            return root
+        if required:
+            raise DataNotFoundError(f"KGEMO_DATA={env} is not a directory. {_DATA_HELP}")
+        return None
+    for candidate in (project_root().parent / "shared" / "data", Path.cwd().parent / "shared" / "data"):
+        if candidate.is_dir():
+            return candidate
+    if required:
+        raise DataNotFoundError(f"No dataset root found. {_DATA_HELP}")
+    return None
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "wb", encoding: str | None = None) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; on success fsync and rename it over ``path``.
+
+    On an exception the temporary file is removed and ``path`` keeps its old content (if any).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Atomically write ``obj`` as pretty JSON."""
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=True, ensure_ascii=False)
+        fh.write("\n")
+
+
+def read_json(path: str | Path) -> Any:
+    """Read JSON, turning a parse error into a :class:`CacheError` that names the file."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CacheError(f"{path}: not valid JSON ({exc}); delete it or rebuild") from exc
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_json(obj: Any) -> str:
+    """Checksum of a JSON-serialisable object, independent of dict order."""
+    return sha256_bytes(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
+
+
+def short_hash(text: str, n: int = 16) -> str:
+    """First ``n`` hex digits of the sha256 of ``text``; used in cache file names."""
+    return sha256_bytes(text.encode("utf-8"))[:n]
