@@ -1,0 +1,96 @@
+"""The graph-builder contract: a pure function (conversation, features, knowledge) → ``HeteroData``.
+
+A builder is identified by ``name``, ``version`` and its constructor ``params``; the three enter every graph cache
+key, so bump ``version`` whenever the output of a builder changes for the same input.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch_geometric.data import HeteroData
+from tqdm.auto import tqdm
+
+from ..data.conversation import Conversation
+from ..data.labels import LabelSpace
+from ..errors import DataFormatError
+
+__all__ = ["GraphBuilder", "register_builder", "get_builder", "BUILDERS", "label_tensor"]
+
+#: name → builder class.
+BUILDERS: dict[str, type["GraphBuilder"]] = {}
+
+
+def register_builder(cls: type["GraphBuilder"]) -> type["GraphBuilder"]:
+    """Class decorator adding a builder to :data:`BUILDERS` under ``cls.name``."""
+    if cls.name in BUILDERS and BUILDERS[cls.name] is not cls:
+        raise ValueError(f"graph builder {cls.name!r} registered twice")
+    BUILDERS[cls.name] = cls
+    return cls
+
+
+def get_builder(name: str, **params: Any) -> "GraphBuilder":
+    """Instantiate the builder registered as ``name`` with ``params``."""
+    from .. import graphs as _registered  # noqa: F401  (importing the package registers every builder)
+
+    try:
+        return BUILDERS[name](**params)
+    except KeyError:
+        raise KeyError(f"unknown graph builder {name!r}; known: {sorted(BUILDERS)}") from None
+
+
+def label_tensor(conv: Conversation, task: str, space: LabelSpace) -> torch.Tensor:
+    """Label ids of ``task`` for each utterance (-1 where unlabelled), validated against ``space``."""
+    ids = []
+    for k, lab in enumerate(conv.labels(task)):
+        if lab is None:
+            ids.append(-1)
+            continue
+        try:
+            ids.append(space.index(lab))
+        except KeyError:
+            raise DataFormatError(f"utterance {k + 1}: label {lab!r} is not in {space.name} "
+                                  f"{list(space.labels)}", dialogue=conv.id) from None
+    return torch.tensor(ids, dtype=torch.long)
+
+
+class GraphBuilder:
+    """Base class of graph builders.
+
+    Subclasses set ``name``, ``version``, ``knowledge`` (the knowledge sources they need, e.g.
+    ``("conceptnet",)``) and implement :meth:`build`.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "0"
+    knowledge: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **params: Any):
+        self.params = dict(params)
+
+    def cache_key(self) -> dict[str, Any]:
+        return {"builder": self.name, "version": self.version, "params": self.params}
+
+    def build(self, conv: Conversation, features: np.ndarray, label_spaces: Mapping[str, LabelSpace],
+              knowledge: Mapping[str, Any] | None = None) -> HeteroData:
+        raise NotImplementedError
+
+    def __call__(self, conv, features, label_spaces, knowledge=None) -> HeteroData:
+        if len(features) != len(conv):
+            raise DataFormatError(f"{len(features)} feature rows for {len(conv)} utterances", dialogue=conv.id)
+        return self.build(conv, features, label_spaces, knowledge or {})
+
+    def build_many(self, convs: Sequence[Conversation], features: Sequence[np.ndarray],
+                   label_spaces: Mapping[str, LabelSpace], knowledge: Mapping[str, Any] | None = None,
+                   progress: bool | None = None, desc: str | None = None) -> list[HeteroData]:
+        """Build one graph per conversation (a progress bar for long inputs)."""
+        show = len(convs) > 500 if progress is None else progress
+        it = zip(convs, features)
+        if show:
+            it = tqdm(it, total=len(convs), desc=desc or f"graphs:{self.name}", unit="conv")
+        return [self(c, f, label_spaces, knowledge) for c, f in it]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"

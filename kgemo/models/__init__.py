@@ -1,0 +1,10 @@
+"""Models, one file each; every model declares its graph builder, knowledge needs and tasks."""
+from .base import MODELS, KGModel, ModelConfig, get_model_class, load_model, register_model, save_model
+from .ckenet import CKENet, CKENetConfig
+from .ket import KET, KETConfig
+from .no_knowledge import NoKnowledge, NoKnowledgeConfig
+
+__all__ = [
+    "MODELS", "KGModel", "ModelConfig", "get_model_class", "load_model", "register_model", "save_model",
+    "NoKnowledge", "NoKnowledgeConfig", "KET", "KETConfig", "CKENet", "CKENetConfig",
+]

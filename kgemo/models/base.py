@@ -1,0 +1,146 @@
+"""The model contract and the model folder format.
+
+A kgemo model is a ``torch.nn.Module`` whose ``forward(batch)`` takes a (batched) ``HeteroData`` and returns
+``{task: logits [num_utterances, num_classes]}``. Class attributes name what it needs:
+
+* ``name`` — registry name used in configs (``model: {name: ket}``);
+* ``graph_builder`` — the builder (``kgemo.graphs``) that makes its input graphs;
+* ``knowledge`` — knowledge sources the builder needs (``("conceptnet",)``);
+* ``config_class`` — a dataclass of hyper-parameters with commented defaults.
+
+A model saves as a folder (sentence-transformers style): ``config.json`` (model name, hyper-parameters, label
+spaces, and the input pipeline: encoder, graph builder, knowledge), ``model.safetensors``, ``labels.json`` and a
+short ``README.md`` card. No pickles.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+import torch
+from safetensors.torch import load_file, save
+from torch import nn
+
+from .. import __version__
+from ..data.labels import LabelSpace
+from ..errors import KgemoError
+from ..storage import atomic_write, read_json, write_json
+
+__all__ = ["KGModel", "ModelConfig", "MODELS", "register_model", "get_model_class", "save_model", "load_model"]
+
+MODELS: dict[str, type["KGModel"]] = {}
+
+
+def register_model(cls):
+    MODELS[cls.name] = cls
+    return cls
+
+
+def get_model_class(name: str) -> type["KGModel"]:
+    from .. import models as _registered  # noqa: F401  (importing the package registers every model)
+
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise KgemoError(f"unknown model {name!r}; known: {sorted(MODELS)}") from None
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Hyper-parameters shared by the ERC models; subclasses add their own."""
+
+    input_dim: int = 384       # width of the utterance (sentence-encoder) features
+    hidden: int = 256          # model width
+    context_layers: int = 2    # ContextTransformer blocks over the conversation
+    heads: int = 4             # attention heads
+    dropout: float = 0.3       # dropout everywhere
+    max_distance: int = 16     # relative positions beyond this share one embedding
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ModelConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise KgemoError(f"{cls.__name__}: unknown option(s) {unknown}; known: {sorted(names)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class KGModel(nn.Module):
+    """Base class: stores the config and the label space of each task; see the module docstring."""
+
+    name: ClassVar[str] = ""
+    graph_builder: ClassVar[str] = "conversation"
+    knowledge: ClassVar[tuple[str, ...]] = ()
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+
+    def __init__(self, config: ModelConfig, label_spaces: Mapping[str, LabelSpace]):
+        super().__init__()
+        if not label_spaces:
+            raise KgemoError(f"{type(self).__name__} needs at least one task")
+        self.config = config
+        self.label_spaces = dict(label_spaces)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(self.label_spaces)
+
+    def forward(self, batch) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def explain(self, batch) -> dict[str, Any]:
+        """Knowledge evidence per edge (attention weights) for the annotator; empty for no-knowledge models."""
+        return {}
+
+
+def save_model(model: KGModel, path: str | Path, pipeline: Mapping[str, Any] | None = None,
+               card: Mapping[str, Any] | None = None) -> Path:
+    """Write ``model`` as a folder; ``pipeline`` records how inputs are made (encoder, builder, knowledge)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_write(path / "model.safetensors", "wb") as fh:
+        fh.write(save(state))
+    spaces = {t: s.to_dict() for t, s in model.label_spaces.items()}
+    write_json(path / "labels.json", spaces)
+    write_json(path / "config.json", {
+        "format": "kgemo-model/1", "kgemo_version": __version__, "model": model.name,
+        "model_config": model.config.to_dict(), "tasks": list(model.tasks), "pipeline": dict(pipeline or {}),
+    })
+    lines = [f"# kgemo model: {model.name}", "",
+             f"Tasks: {', '.join(f'{t} ({len(s)} classes)' for t, s in model.label_spaces.items())}.",
+             f"Graph builder: `{model.graph_builder}`; knowledge: {', '.join(model.knowledge) or 'none'}.", ""]
+    for k, v in (card or {}).items():
+        lines.append(f"- {k}: {v}")
+    lines += ["", "Load with `kgemo.models.load_model(path)` or `kgemo.Annotator.from_pretrained(path)`."]
+    with atomic_write(path / "README.md", "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return path
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[KGModel, dict[str, Any]]:
+    """Load a model folder written by :func:`save_model`; returns ``(model, pipeline)``."""
+    path = Path(path)
+    cfg_path = path / "config.json"
+    if not cfg_path.exists():
+        raise KgemoError(f"{path}: not a kgemo model folder (no config.json)")
+    cfg = read_json(cfg_path)
+    if cfg.get("format") != "kgemo-model/1":
+        raise KgemoError(f"{cfg_path}: unknown model format {cfg.get('format')!r}")
+    cls = get_model_class(cfg["model"])
+    spaces = {t: LabelSpace.from_dict(d) for t, d in read_json(path / "labels.json").items()}
+    model = cls(cls.config_class.from_dict(cfg["model_config"]), spaces)
+    try:
+        state = load_file(str(path / "model.safetensors"), device=str(map_location))
+    except Exception as exc:  # safetensors raises several types for a corrupt file
+        raise KgemoError(f"{path / 'model.safetensors'}: cannot read weights ({exc})") from exc
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise KgemoError(f"{path}: weights do not match {cls.__name__} (missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]})")
+    model.eval()
+    return model, cfg.get("pipeline", {})

@@ -1,0 +1,51 @@
+"""``no_knowledge``: the shared encoder and context model with no knowledge — every method's ablation."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+from torch import Tensor, nn
+
+from ..data.labels import LabelSpace
+from ..nn import ContextTransformer
+from .base import KGModel, ModelConfig, register_model
+
+__all__ = ["NoKnowledge", "NoKnowledgeConfig"]
+
+
+@dataclasses.dataclass
+class NoKnowledgeConfig(ModelConfig):
+    """Only the shared options of :class:`~kgemo.models.base.ModelConfig`."""
+
+
+@register_model
+class NoKnowledge(KGModel):
+    r"""Utterance features → projection → :class:`~kgemo.nn.ContextTransformer` → one linear head per task.
+
+    .. math::
+        \mathbf{h}^{(0)}_i = \mathrm{Dropout}(\mathrm{GELU}(\mathbf{W}_{in}\mathbf{x}_i)), \quad
+        \mathbf{h}_i = \mathrm{ContextTransformer}(\mathbf{h}^{(0)})_i, \quad
+        \hat{\mathbf{y}}^{task}_i = \mathbf{W}_{task}\mathbf{h}_i
+
+    The KET and CKE-Net models use exactly this encoder and context model and add a knowledge branch, so the
+    difference between them and this model is the knowledge.
+    """
+
+    name = "no_knowledge"
+    graph_builder = "conversation"
+    knowledge = ()
+    config_class = NoKnowledgeConfig
+
+    def __init__(self, config: NoKnowledgeConfig, label_spaces: Mapping[str, LabelSpace]):
+        super().__init__(config, label_spaces)
+        c = config
+        self.utt_in = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.input_dim, c.hidden), nn.GELU(),
+                                    nn.Dropout(c.dropout))
+        self.context = ContextTransformer(c.hidden, c.context_layers, c.heads, c.max_distance, c.dropout)
+        self.heads = nn.ModuleDict({t: nn.Linear(c.hidden, len(s)) for t, s in label_spaces.items()})
+
+    def forward(self, batch) -> dict[str, Tensor]:
+        u, ctx = batch["utterance"], batch["utterance", "context", "utterance"]
+        h = self.utt_in(u.x)                                                  # [N, hidden]
+        h = self.context(h, ctx.edge_index, ctx.rel_pos, ctx.same_speaker)    # [N, hidden]
+        return {t: head(h) for t, head in self.heads.items()}                 # {task: [N, classes]}

@@ -1,0 +1,7 @@
+"""Reusable layers (PyG ``MessagePassing`` style): one per file, math in the docstring."""
+from .attention_pooling import AttentionPooling
+from .context_transformer import ContextTransformer, ContextTransformerLayer
+from .ket_concept_attention import KETConceptAttention
+from .knowledge_gat import KnowledgeGAT
+
+__all__ = ["AttentionPooling", "ContextTransformer", "ContextTransformerLayer", "KETConceptAttention", "KnowledgeGAT"]
