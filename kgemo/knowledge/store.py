@@ -1,0 +1,193 @@
+"""On-disk pieces shared by the knowledge caches: verified NPZ archives, packed texts, and resumable builds.
+
+* :func:`save_arrays` / :func:`load_arrays` — an NPZ written atomically and byte-for-byte deterministically
+  (fixed zip timestamps, sorted members), so that the same content gives the same sha256 and the bundled default
+  does not churn in git; loading checks the sha256 recorded for it and never unpickles (``allow_pickle=False``).
+* :func:`pack_texts` / :func:`unpack_texts` — a list of strings as one UTF-8 ``uint8`` array (no object arrays).
+* :class:`BuildDir` — the ``build.json`` next to a cache: sha256 of every input and output, per-part keys.
+  A part whose key (code version + parameters + input checksums) and output checksums still match is skipped,
+  which is what makes builds resumable; a corrupt or stale part is reported and rebuilt.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import time
+import zipfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..errors import CacheError
+from ..storage import atomic_write, read_json, sha256_file, sha256_json, write_json
+
+__all__ = ["save_arrays", "load_arrays", "pack_texts", "unpack_texts", "content_checksum", "BuildDir"]
+
+log = logging.getLogger(__name__)
+
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def save_arrays(path: str | Path, arrays: dict[str, np.ndarray], compress: bool = True) -> str:
+    """Atomically write ``arrays`` as a deterministic ``.npz``; return the file's sha256."""
+    path = Path(path)
+    buf = io.BytesIO()  # assembled in memory: caches are tens of MB, and a seekable zip is the plain layout
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED,
+                         allowZip64=True) as zf:
+        for name in sorted(arrays):
+            arr = np.ascontiguousarray(arrays[name])
+            if arr.dtype == object:
+                raise TypeError(f"array {name!r} has dtype object; pack texts with pack_texts()")
+            member = io.BytesIO()
+            np.lib.format.write_array(member, arr, allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_EPOCH)
+            info.compress_type = zf.compression
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, member.getvalue())
+    data = buf.getvalue()
+    with atomic_write(path, "wb") as fh:
+        fh.write(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_arrays(path: str | Path, sha256: str | None = None, what: str = "cache",
+                rebuild_hint: str = "") -> dict[str, np.ndarray]:
+    """Load an NPZ fully into memory, first checking its sha256 when one is given.
+
+    Raises:
+        CacheError: missing, truncated, corrupt (sha256 mismatch or bad zip) files; the message names the file
+            and says how to rebuild it.
+    """
+    path = Path(path)
+    hint = f"; {rebuild_hint}" if rebuild_hint else ""
+    if not path.is_file():
+        raise CacheError(f"{what} file {path} is missing{hint}")
+    if sha256 is not None:
+        seen = sha256_file(path)
+        if seen != sha256:
+            raise CacheError(f"{what} file {path} is corrupt or was changed (sha256 {seen[:12]}… ≠ recorded "
+                             f"{sha256[:12]}…){hint}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise CacheError(f"{what} file {path} cannot be read ({exc}){hint}") from exc
+
+
+def pack_texts(texts: Iterable[str]) -> np.ndarray:
+    """Strings → one ``uint8`` array (UTF-8, ``\\n``-separated); newlines inside a string become spaces."""
+    return np.frombuffer("\n".join(t.replace("\n", " ") for t in texts).encode("utf-8"), dtype=np.uint8).copy()
+
+
+def unpack_texts(arr: np.ndarray, n: int) -> list[str]:
+    """Inverse of :func:`pack_texts`; ``n`` (the count) disambiguates an empty list from ``[""]``."""
+    if n == 0:
+        return []
+    out = arr.tobytes().decode("utf-8").split("\n")
+    if len(out) != n:
+        raise CacheError(f"packed text holds {len(out)} strings, expected {n}")
+    return out
+
+
+def content_checksum(arrays: dict[str, np.ndarray], extra: Any = None) -> str:
+    """sha256 of array names, dtypes, shapes and bytes (plus ``extra`` JSON): equal content, equal checksum."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    h.update(sha256_json(extra).encode())
+    return h.hexdigest()
+
+
+class BuildDir:
+    """The build state of one cache folder, kept in ``<out>/build.json``.
+
+    Args:
+        out: the cache folder.
+        kind: what is built (``conceptnet``, ``atomic``, ...); a ``build.json`` of another kind is discarded.
+        version: the builder's code version; part keys include it, so a format change rebuilds.
+    """
+
+    FILE = "build.json"
+
+    def __init__(self, out: str | Path, kind: str, version: str):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.kind, self.version = kind, version
+        self.path = self.out / self.FILE
+        self.state: dict[str, Any] = {"kind": kind, "version": version, "inputs": {}, "parts": {}}
+        if self.path.is_file():
+            try:
+                state = read_json(self.path)
+                if state.get("kind") == kind:
+                    self.state = state
+                    self.state["version"] = version
+                    self.state.setdefault("parts", {})
+                    self.state.setdefault("inputs", {})
+                else:
+                    log.warning("%s describes a %r build, not %r: starting afresh", self.path,
+                                state.get("kind"), kind)
+            except CacheError as exc:
+                log.warning("%s; starting the build afresh", exc)
+        self.skipped: list[str] = []
+        self.built: list[str] = []
+
+    # -- inputs ---------------------------------------------------------------------------------------------
+    def record_input(self, name: str, path: Path, sha256: str, **extra: Any) -> None:
+        self.state["inputs"][name] = {"path": str(path), "sha256": sha256, "bytes": path.stat().st_size, **extra}
+
+    # -- parts ----------------------------------------------------------------------------------------------
+    def key(self, part: str, **what: Any) -> str:
+        """A part's key: code version + everything that determines its output."""
+        return sha256_json({"version": self.version, "part": part, **what})
+
+    def done(self, part: str, key: str) -> bool:
+        """True if ``part`` was finished with this ``key`` and its outputs still have their recorded sha256."""
+        entry = self.state["parts"].get(part)
+        if entry is None:
+            return False
+        if entry.get("key") != key:
+            log.warning("%s: part %s is stale (inputs, parameters or code version changed): rebuilding",
+                        self.out, part)
+            return False
+        for rel, sha in entry.get("outputs", {}).items():
+            p = self.out / rel
+            if not p.is_file():
+                log.warning("%s: output %s of part %s is missing: rebuilding", self.out, rel, part)
+                return False
+            if sha256_file(p) != sha:
+                log.warning("%s: output %s of part %s is corrupt (sha256 mismatch): rebuilding", self.out, rel,
+                            part)
+                return False
+        self.skipped.append(part)
+        log.info("%s: part %s up to date (verified), skipped", self.out, part)
+        return True
+
+    def finish(self, part: str, key: str, outputs: dict[str, str] | Iterable[str], stats: dict | None = None,
+               seconds: float | None = None) -> None:
+        """Record a finished part and save ``build.json`` at once (so an interruption keeps it).
+
+        ``outputs`` maps file (relative to ``out``) → sha256, or lists files to hash.
+        """
+        if not isinstance(outputs, dict):
+            outputs = {rel: sha256_file(self.out / rel) for rel in outputs}
+        self.state["parts"][part] = {"key": key, "outputs": dict(outputs), "stats": stats or {},
+                                     "seconds": None if seconds is None else round(seconds, 3),
+                                     "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        self.built.append(part)
+        self.save()
+
+    def drop(self, prefix: str) -> None:
+        """Forget parts whose name starts with ``prefix`` (their files stay until overwritten)."""
+        for name in [p for p in self.state["parts"] if p.startswith(prefix)]:
+            del self.state["parts"][name]
+
+    def part(self, name: str) -> dict[str, Any]:
+        return self.state["parts"][name]
+
+    def save(self, **top: Any) -> None:
+        self.state.update(top)
+        write_json(self.path, self.state)
