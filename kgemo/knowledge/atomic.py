@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 FORMAT = "kgemo-atomic/1"
 ARRAYS_FILE = "atomic.npz"
 META_FILE = "atomic.json"
+#: int8-quantised head embeddings shipped with a table (the bundled default), and their sidecar.
+QUANTIZED_FILE, QUANTIZED_META = "head_embeddings.npz", "head_embeddings.json"
 #: The relations TODKAT retrieves.
 DEFAULT_RELATIONS = ("xIntent", "xReact", "oReact")
 _WS = re.compile(r"\s+")
@@ -304,10 +306,14 @@ class AtomicRetriever:
         """Normalised head embeddings ``[len(heads), d]``, cached on disk (verified, resumable)."""
         if self._embeddings is not None:
             return self._embeddings
-        folder = self.cache_dir
-        npy, meta = folder / "embeddings.npy", folder / "embeddings.json"
         expect = {"encoder": str(self.encoder.id), "table_checksum": self.table.checksum,
                   "n": len(self.table.heads)}
+        emb = self._packaged_embeddings(expect)
+        if emb is not None:
+            self._embeddings = emb
+            return emb
+        folder = self.cache_dir
+        npy, meta = folder / "embeddings.npy", folder / "embeddings.json"
         emb = _load_verified_npy(npy, meta, expect)
         if emb is None:
             key = sha256_json(expect)
@@ -316,6 +322,21 @@ class AtomicRetriever:
             write_json(meta, dict(expect, sha256=_save_npy(npy, emb), dim=int(emb.shape[1]), **counts))
         self._embeddings = emb
         return emb
+
+    def _packaged_embeddings(self, expect: dict[str, Any]) -> np.ndarray | None:
+        """int8 head embeddings shipped beside a table (the bundled default), if made by this encoder."""
+        tp = self.table.path
+        if tp is None or not (tp / QUANTIZED_META).is_file():
+            return None
+        try:
+            meta = read_json(tp / QUANTIZED_META)
+            if any(meta.get(k) != v for k, v in expect.items()):
+                return None  # another encoder: compute and cache as usual
+            q = load_arrays(tp / meta["file"], meta["sha256"], what="packaged head embeddings")["q"]
+        except (CacheError, KeyError) as exc:
+            log.warning("%s; computing head embeddings instead", exc)
+            return None
+        return normalise(q.astype(np.float32) / 127.0)
 
     def _index_name(self, kind: str) -> str:
         if kind == "ivf":
@@ -362,6 +383,17 @@ class AtomicRetriever:
                                            ntotal=index.ntotal, dim=index.dim))
         self._index = index
         return index
+
+    def save_quantized(self, folder: str | Path) -> Path:
+        """Write the head embeddings as int8 (``round(127·x)``; cosine error ≈ 1e-3) beside a table, so a fresh
+        install with the same encoder needs no encoding."""
+        folder = Path(folder)
+        q = np.clip(np.rint(self.embeddings() * 127.0), -127, 127).astype(np.int8)
+        sha = save_arrays(folder / QUANTIZED_FILE, {"q": q})
+        write_json(folder / QUANTIZED_META, {"encoder": str(self.encoder.id), "table_checksum": self.table.checksum,
+                                             "n": len(self.table.heads), "dim": int(q.shape[1]),
+                                             "file": QUANTIZED_FILE, "sha256": sha, "dtype": "int8/127"})
+        return folder / QUANTIZED_FILE
 
     def files(self) -> list[Path]:
         """The cache files in use (embeddings and index), for build manifests."""

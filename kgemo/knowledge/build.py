@@ -342,7 +342,8 @@ def common_vocabulary(edges_source: str | Path | None = None, vad_source: str | 
 
 
 def build_default(out: str | Path | None = None, data: str | Path | None = None, no_verify: bool = False,
-                  min_count: int = 3, max_neighbours: int = 30, max_phrase_words: int = 3) -> dict[str, Any]:
+                  min_count: int = 3, max_neighbours: int = 30, max_phrase_words: int = 3,
+                  encoder: Any = "default") -> dict[str, Any]:
     """Rebuild the bundled default KB (``kgemo/resources/kb/default``, a few MB): the CKBC subset + NRC-VAD
     restricted to :func:`common_vocabulary`, and the ATOMIC table of every ATOMIC file found (head texts and
     tails; embeddings are computed at first use and cached in ``$KGEMO_HOME``).
@@ -361,8 +362,19 @@ def build_default(out: str | Path | None = None, data: str | Path | None = None,
     cn = build_conceptnet(work / "conceptnet", source=kb_src, variant="ckbc", vad_source=kb_src,
                           no_verify=no_verify, vocab=vocab, max_neighbours=max_neighbours,
                           max_phrase_words=max_phrase_words)
-    at = build_atomic(work / "atomic", source=kb_src, no_verify=no_verify, encoder=None)
-    for sub, files in (("conceptnet", (CN_ARRAYS, CN_META)), ("atomic", (ATOMIC_ARRAYS, ATOMIC_META))):
+    at = build_atomic(work / "atomic", source=kb_src, no_verify=no_verify, encoder=encoder)
+    atomic_files: tuple[str, ...] = (ATOMIC_ARRAYS, ATOMIC_META)
+    if encoder is not None:
+        # int8 head embeddings for the default encoder, so a fresh install searches without encoding.
+        from .atomic import QUANTIZED_FILE, QUANTIZED_META
+
+        if encoder == "default":
+            from ..encoders import SentenceEncoder
+
+            encoder = SentenceEncoder("default")
+        AtomicRetriever(AtomicTable.load(work / "atomic"), encoder=encoder).save_quantized(work / "atomic")
+        atomic_files += (QUANTIZED_FILE, QUANTIZED_META)
+    for sub, files in (("conceptnet", (CN_ARRAYS, CN_META)), ("atomic", atomic_files)):
         (out / sub).mkdir(parents=True, exist_ok=True)
         for f in files:
             src, dst = work / sub / f, out / sub / f
