@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    # Lightning prints through its own handler; keep its lines from appearing twice, and its tips out.
+    logging.getLogger("lightning.pytorch").propagate = False
+    if not args.verbose:
+        logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+        for noisy in ("sentence_transformers", "httpx", "urllib3"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return 1

@@ -1,7 +1,7 @@
 """Reusable layers (PyG ``MessagePassing`` style): one per file, math in the docstring."""
 from .attention_pooling import AttentionPooling
-from .context_transformer import ContextTransformer, ContextTransformerLayer
+from .context_transformer import ContextAttention, ContextTransformer, ContextTransformerLayer
 from .ket_concept_attention import KETConceptAttention
 from .knowledge_gat import KnowledgeGAT
 
-__all__ = ["AttentionPooling", "ContextTransformer", "ContextTransformerLayer", "KETConceptAttention", "KnowledgeGAT"]
+__all__ = ["AttentionPooling", "ContextAttention", "ContextTransformer", "ContextTransformerLayer", "KETConceptAttention", "KnowledgeGAT"]

@@ -1,0 +1,205 @@
+"""``fit(config)`` and ``evaluate(model_dir)``: the one trainer for every kgemo model (Lightning underneath).
+
+Run folder (``config.run_dir``)::
+
+    config.yaml          the resolved config
+    checkpoints/last.ckpt  Lightning checkpoint of the last epoch (resume after a kill)
+    model/               best-dev model as a folder (config.json, model.safetensors, labels.json, README.md)
+    logs/                CSV metrics per epoch
+    metrics.json         dev and test scores of the best model, epochs, timing
+"""
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+import yaml
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+from ..errors import KgemoError
+from ..graphs.batching import GraphLoader
+from ..metrics import class_weights, score
+from ..models import get_model_class, load_model, save_model
+from ..models.predict import predict
+from ..storage import atomic_write, read_json, write_json
+from .config import ExperimentConfig
+from .data import PreparedData, prepare_data
+from .module import TaskModule
+
+__all__ = ["fit", "evaluate", "build_model", "score_graphs"]
+
+log = logging.getLogger(__name__)
+
+
+def build_model(config: ExperimentConfig, data: PreparedData):
+    """The config's model, with input sizes (feature width, concept width, relations) taken from the data."""
+    cls = get_model_class(config.model["name"])
+    opts = {k: v for k, v in config.model.items() if k != "name"}
+    fields = cls.config_class.__dataclass_fields__
+    for key, value in data.pipeline.model_dims().items():
+        if key in fields:
+            opts.setdefault(key, value)
+    return cls(cls.config_class.from_dict(opts), data.label_spaces)
+
+
+def score_graphs(model, graphs, transform, label_spaces, metrics, batch_size: int = 64,
+                 device: str = "cpu") -> dict[str, float]:
+    """The dataset metric of every task on ``graphs`` (labels -1 ignored)."""
+    probs = predict(model, graphs, transform, batch_size, device)
+    out = {}
+    for task, p in probs.items():
+        y = torch.cat([g["utterance"][f"y_{task}"] for g in graphs]).numpy()
+        keep = y >= 0
+        out[task] = score(metrics[task], y[keep], p.argmax(-1).numpy()[keep], label_spaces[task])
+    return out
+
+
+class BestModelExport(L.Callback):
+    """Writes the model folder whenever the dev score improves; its state survives a resume."""
+
+    def __init__(self, path: Path, pipeline: Mapping[str, Any], card: Mapping[str, Any]):
+        self.path, self.pipeline, self.card = path, dict(pipeline), dict(card)
+        self.best, self.best_epoch = -math.inf, -1
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get("dev_score")
+        if value is None or float(value) <= self.best:
+            return
+        self.best, self.best_epoch = float(value), trainer.current_epoch
+        if trainer.is_global_zero:
+            save_model(pl_module.model, self.path, self.pipeline,
+                       {**self.card, "best dev score": f"{self.best:.2f}", "best epoch": self.best_epoch})
+
+    def state_dict(self):
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state):
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+
+
+def _precision(cfg: str) -> str:
+    if cfg != "auto":
+        return cfg
+    if torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"
+
+
+def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None = None,
+        force: bool = False) -> dict[str, Any]:
+    """Train ``config``'s model; returns (and writes) ``metrics.json``.
+
+    Args:
+        config: the experiment.
+        resume: continue from ``checkpoints/last.ckpt`` when the run folder has one.
+        data: already prepared data (tests, sweeps); default: prepared from the config (cached).
+        force: retrain even if the run folder already holds a finished run.
+    """
+    run_dir = config.run_dir
+    metrics_path = run_dir / "metrics.json"
+    if metrics_path.exists() and resume and not force:
+        done = read_json(metrics_path)
+        if done.get("complete"):
+            log.info("%s: finished run found; pass force=True (--force) to retrain", run_dir)
+            return done
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(run_dir / "config.yaml", "w", encoding="utf-8") as fh:
+        yaml.safe_dump(config.to_dict(), fh, sort_keys=False)
+
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    data = data or prepare_data(config)
+    if not data.graphs.get("train"):
+        raise KgemoError(f"{config.name}: the train split is empty")
+    model = build_model(config, data)
+    tc = config.train
+    weights = {}
+    if tc.class_weights:
+        for task, space in data.label_spaces.items():
+            weights[task] = torch.as_tensor(class_weights(data.train_labels(task).numpy(), len(space),
+                                                          tc.class_weights))
+    transform = data.pipeline.transform
+    train_loader = GraphLoader(data.graphs["train"], tc.batch_size, shuffle=True, transform=transform,
+                               num_workers=tc.num_workers)
+    dev_loader = GraphLoader(data.graphs["dev"], tc.batch_size * 4, transform=transform,
+                             num_workers=tc.num_workers)
+    module = TaskModule(model, data.label_spaces, data.metrics, tc, weights, steps_per_epoch=len(train_loader))
+
+    spec = {**data.pipeline.spec(), "data": {"datasets": config.data.datasets, "tasks": config.data.tasks,
+                                             "label_space": config.data.label_space, "metrics": data.metrics}}
+    export = BestModelExport(run_dir / "model", spec, {"config": config.name, "seed": config.seed})
+    progress = sys.stderr.isatty() if tc.progress is None else tc.progress
+    gpu = torch.cuda.is_available() and tc.accelerator in ("auto", "gpu", "cuda")
+    trainer = L.Trainer(
+        max_epochs=tc.epochs, accelerator=tc.accelerator, devices=tc.devices, strategy=tc.strategy,
+        precision=_precision(tc.precision), gradient_clip_val=tc.grad_clip or None,
+        # scatter-add has no deterministic CUDA kernel: warn there instead of failing.
+        deterministic=("warn" if gpu else True) if tc.deterministic else False,
+        callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0),
+                   EarlyStopping("dev_score", mode="max", patience=tc.patience), export],
+        logger=L.pytorch.loggers.CSVLogger(run_dir, name="logs", version=""),
+        default_root_dir=run_dir, enable_progress_bar=progress, enable_model_summary=False,
+        num_sanity_val_steps=0, log_every_n_steps=max(1, min(50, len(train_loader))))
+    last = run_dir / "checkpoints" / "last.ckpt"
+    ckpt = str(last) if resume and last.exists() else None
+    if ckpt:
+        log.info("resuming from %s", ckpt)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        # Lightning-internal deprecation noise, and its advice to add DataLoader workers (graphs are in memory).
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        # Our own checkpoint from this run folder (resume), hence not weights_only.
+        trainer.fit(module, train_loader, dev_loader, ckpt_path=ckpt, weights_only=False)
+    train_time = time.perf_counter() - start
+    epochs_run = trainer.current_epoch
+
+    if not trainer.is_global_zero:
+        return {}
+    if not (run_dir / "model" / "config.json").exists():
+        raise KgemoError(f"{run_dir}: no dev evaluation happened, so there is no best model")
+    best, _ = load_model(run_dir / "model")
+    results = {"complete": True, "config": config.name, "model": config.model["name"], "seed": config.seed,
+               "datasets": config.data.datasets, "encoder": config.data.encoder,
+               "encoder_id": data.pipeline.encoder.id, "knowledge": config.knowledge,
+               "metrics": data.metrics, "best_epoch": export.best_epoch, "epochs_run": epochs_run,
+               "train_time_s": round(train_time, 2),
+               "train_utterances": int(sum(g["utterance"].num_nodes for g in data.graphs["train"])),
+               "parameters": int(sum(p.numel() for p in best.parameters()))}
+    results["train_utterances_per_s"] = round(results["train_utterances"] * max(1, epochs_run) / train_time, 1)
+    for split in ("dev", "test"):
+        if data.graphs.get(split):
+            results[split] = score_graphs(best, data.graphs[split], transform, data.label_spaces, data.metrics)
+    write_json(metrics_path, results)
+    return results
+
+
+def evaluate(model_dir: str | Path, split: str = "test", datasets: Sequence[str] | None = None,
+             root: str | None = None, max_conversations: int | None = None) -> dict[str, Any]:
+    """Score a saved model folder on a dataset split with the metric it was trained for."""
+    from ..graphs import InputPipeline
+    from .config import DataConfig
+
+    model, spec = load_model(model_dir)
+    info = spec.get("data") or {}
+    if not spec or not info:
+        raise KgemoError(f"{model_dir}: the model folder has no recorded pipeline/data; cannot evaluate")
+    pipeline = InputPipeline.from_spec(spec)
+    cfg = ExperimentConfig(data=DataConfig(datasets=list(datasets or info["datasets"]), tasks=info["tasks"],
+                                           label_space=info.get("label_space"), metrics=info.get("metrics", {}),
+                                           encoder=spec.get("encoder", "default"), root=root,
+                                           max_conversations=max_conversations),
+                           model={"name": model.name})
+    data = prepare_data(cfg, splits=(split,), pipeline=pipeline)
+    scores = score_graphs(model, data.graphs[split], pipeline.transform, model.label_spaces, data.metrics)
+    return {"model": str(model_dir), "split": split, "datasets": cfg.data.datasets, "metrics": data.metrics,
+            "scores": scores, "utterances": int(sum(g["utterance"].num_nodes for g in data.graphs[split]))}
