@@ -46,7 +46,8 @@ def confusion_matrix_png(y_true: Any, y_pred: Any, label_space: LabelSpace, path
     ax.set_yticks(range(n), labels=names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
-    ax.set_title(title if title is not None else f"{label_space.name} ({'normalized: ' + normalize if normalize else 'counts'})")
+    kind = f"normalized: {normalize}" if normalize else "counts"
+    ax.set_title(title if title is not None else f"{label_space.name} ({kind})")
     # Cell text only while it stays legible.
     if n <= 20:
         for i in range(n):
