@@ -261,6 +261,8 @@ def _fetch(origin: str | Path, target: Path, remote: RemoteFile, progress: bool 
         raise
     except OSError as exc:
         raise DataNotFoundError(f"could not write {target}: {exc}") from None
+    # atomic_write's temporary file is private (0600); a downloaded dataset is ordinary readable data.
+    os.chmod(target, 0o644)
 
 
 def _import_iemocap(folder: Path, dest: Path) -> list[Path]:
