@@ -293,6 +293,7 @@ def _import_iemocap(folder: Path, dest: Path) -> list[Path]:
         if src.resolve() != target.resolve():
             with open(src, "rb") as fin, atomic_write(target, "wb") as fout:
                 shutil.copyfileobj(fin, fout)
+            os.chmod(target, 0o644)
         out.append(target)
     logger.info("IEMOCAP copied to %s (format checked; no public checksums exist)", dest / "iemocap")
     return out
