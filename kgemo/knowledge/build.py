@@ -118,7 +118,9 @@ def _parse_part(bd: BuildDir, kind: str, sf: SourceFile, path: Path, sha: str, *
         bad.check()
         arrays, n = table.to_arrays(), len(table)
     else:  # vad
-        lex = VadLexicon.from_file(path, bad)
+        rows = list(reader(path, bad))
+        bad.check()
+        lex = VadLexicon([r[0] for r in rows], np.array([r[1:] for r in rows], dtype=np.float32).reshape(-1, 3))
         arrays = {"words": pack_texts(lex.words), "values": lex.values, "n": np.array([len(lex)])}
         n = len(lex)
     sha_out = save_arrays(bd.out / rel, arrays)
