@@ -58,7 +58,7 @@ class FakeKB:
     def affect(self, ids):
         v = self.vad(ids)
         raw = np.linalg.norm(np.stack([v[:, 0] - 0.5, v[:, 1] / 2], 1), axis=1)
-        return (raw / 0.6).astype(np.float32)
+        return (raw / np.sqrt(0.5)).astype(np.float32)  # ‖[±0.5, 0.5]‖ is the largest possible
 
     def concept_embeddings(self, encoder, cache=True):
         return encoder.encode([c.replace("_", " ") for c in CONCEPTS])

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from ..data.conversation import Conversation
 from ..data.labels import LabelSpace
-from ..errors import DataFormatError
+from ..errors import DataFormatError, KgemoError
 
 __all__ = ["GraphBuilder", "register_builder", "get_builder", "BUILDERS", "label_tensor"]
 
@@ -34,10 +34,17 @@ def get_builder(name: str, **params: Any) -> "GraphBuilder":
     """Instantiate the builder registered as ``name`` with ``params``."""
     from .. import graphs as _registered  # noqa: F401  (importing the package registers every builder)
 
+    if name not in BUILDERS:
+        raise KeyError(f"unknown graph builder {name!r}; known: {sorted(BUILDERS)}")
+    cls = BUILDERS[name]
     try:
-        return BUILDERS[name](**params)
-    except KeyError:
-        raise KeyError(f"unknown graph builder {name!r}; known: {sorted(BUILDERS)}") from None
+        return cls(**params)
+    except TypeError as exc:
+        import inspect
+
+        known = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        raise KgemoError(f"graph builder {name!r} got bad options {sorted(params)} ({exc}); it takes {known}") \
+            from None
 
 
 def label_tensor(conv: Conversation, task: str, space: LabelSpace) -> torch.Tensor:

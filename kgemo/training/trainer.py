@@ -5,7 +5,7 @@ Run folder (``config.run_dir``)::
     config.yaml          the resolved config
     checkpoints/last.ckpt  Lightning checkpoint of the last epoch (resume after a kill)
     model/               best-dev model as a folder (config.json, model.safetensors, labels.json, README.md)
-    logs/                CSV metrics per epoch
+    logs/version_N/      CSV metrics per epoch (one version per attempt)
     metrics.json         dev and test scores of the best model, epochs, timing
 """
 from __future__ import annotations
@@ -96,7 +96,7 @@ def _precision(cfg: str) -> str:
 
 
 def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None = None,
-        force: bool = False) -> dict[str, Any]:
+        force: bool = False, callbacks: Sequence[L.Callback] = ()) -> dict[str, Any]:
     """Train ``config``'s model; returns (and writes) ``metrics.json``.
 
     Args:
@@ -104,6 +104,7 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
         resume: continue from ``checkpoints/last.ckpt`` when the run folder has one.
         data: already prepared data (tests, sweeps); default: prepared from the config (cached).
         force: retrain even if the run folder already holds a finished run.
+        callbacks: extra Lightning callbacks.
     """
     run_dir = config.run_dir
     metrics_path = run_dir / "metrics.json"
@@ -144,9 +145,12 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
         precision=_precision(tc.precision), gradient_clip_val=tc.grad_clip or None,
         # scatter-add has no deterministic CUDA kernel: warn there instead of failing.
         deterministic=("warn" if gpu else True) if tc.deterministic else False,
-        callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0),
-                   EarlyStopping("dev_score", mode="max", patience=tc.patience), export],
-        logger=L.pytorch.loggers.CSVLogger(run_dir, name="logs", version=""),
+        # One rolling checkpoint of the latest epoch, for resuming; the best model is exported separately.
+        callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, monitor=None,
+                                   enable_version_counter=False),
+                   EarlyStopping("dev_score", mode="max", patience=tc.patience), export, *callbacks],
+        # A new logs/version_N per attempt, so a resumed run keeps the log of the epochs before the kill.
+        logger=L.pytorch.loggers.CSVLogger(run_dir, name="logs"),
         default_root_dir=run_dir, enable_progress_bar=progress, enable_model_summary=False,
         num_sanity_val_steps=0, log_every_n_steps=max(1, min(50, len(train_loader))))
     last = run_dir / "checkpoints" / "last.ckpt"
