@@ -49,15 +49,16 @@ def default_kb_dir() -> Path:
 
 
 def resolve_kb_dir(name_or_path: str | Path, sub: str) -> Path:
-    """``"default"`` → the bundled KB's ``sub`` folder; an existing folder → itself (or its ``sub``);
-    any other name → ``$KGEMO_HOME/kb/<name>`` (where ``kgemo kb build`` writes)."""
+    """Where a KB part lives: ``"default"`` → the bundled KB; an existing folder → itself; any other bare name →
+    ``$KGEMO_HOME/kb/<name>`` (where ``kgemo kb build`` writes). A folder that holds a ``<sub>/`` folder (as
+    ``kgemo kb build all --out DIR`` makes) resolves to it."""
     if str(name_or_path) == "default":
         return default_kb_dir() / sub
     p = Path(name_or_path).expanduser()
-    if p.is_dir():
-        return p / sub if (p / sub).is_dir() and not (p / META_FILE).is_file() else p
-    if isinstance(name_or_path, str) and "/" not in name_or_path and "\\" not in name_or_path:
-        return kgemo_home() / "kb" / name_or_path
+    if not p.is_dir() and isinstance(name_or_path, str) and "/" not in name_or_path and "\\" not in name_or_path:
+        p = kgemo_home() / "kb" / name_or_path
+    if (p / sub).is_dir() and not (p / META_FILE).is_file() and not (p / "atomic.json").is_file():
+        return p / sub
     return p
 
 

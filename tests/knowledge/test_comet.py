@@ -124,3 +124,14 @@ def test_retrieved_comet_has_the_same_interface(tiny_encoder):
     np.testing.assert_allclose(expected.T @ coef, w, atol=1e-4)
     assert rc.generate(["PersonX loses PersonX's keys"], ["xReact", "oEffect"], k=2) == out
     assert rc.counters["generation_hits"] == 2
+
+
+def test_build_comet_fills_the_cache_and_resumes(tiny_encoder):
+    from kgemo.knowledge.build import build_comet
+
+    texts = ["I lost my dog", "We won the game", "I lost my dog"]
+    first = build_comet(texts, model=None, relations=["xReact", "oReact"], atomic="default", encoder=tiny_encoder)
+    assert first["source"] == "atomic-retrieval" and first["texts"] == 2
+    assert first["cache_after"]["generations"] == 4 and first["cache_after"]["states"] == 4
+    second = build_comet(texts, model=None, relations=["xReact", "oReact"], atomic="default", encoder=tiny_encoder)
+    assert second["cache_after"]["generation_misses"] == 0 and second["cache_after"]["generation_hits"] == 4
