@@ -58,6 +58,8 @@ class TrainConfig:
     precision: str = "auto"             # auto: bf16/16-mixed on GPU, 32-true on CPU
     deterministic: bool = True          # torch deterministic algorithms (warn-only on GPU, where scatter is not)
     num_workers: int = 0                # DataLoader workers (graphs are in memory; 0 is fastest here)
+    threads: int | None = None          # torch CPU threads (None = torch's default); 1 avoids oversubscription
+                                        # when several jobs share a small machine
     progress: bool | None = None        # progress bars; None = only when stderr is a terminal
 
 

@@ -117,6 +117,8 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
     with atomic_write(run_dir / "config.yaml", "w", encoding="utf-8") as fh:
         yaml.safe_dump(config.to_dict(), fh, sort_keys=False)
 
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
     L.seed_everything(config.seed, workers=True, verbose=False)
     data = data or prepare_data(config)
     if not data.graphs.get("train"):
