@@ -48,7 +48,9 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
     """
 
     name = "concept"
-    version = "1"
+    # Bump when the output changes for the same inputs — including changes to the KB's token normalisation
+    # (kgemo.knowledge.text), which the KB checksum does not cover. 2: verb stems prefer "hope" over "hop".
+    version = "2"
     knowledge = ("conceptnet",)
 
     def __init__(self, k: int = 8, max_tokens: int = 32, window: int = 8, past_only: bool = False):

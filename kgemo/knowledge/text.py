@@ -69,6 +69,21 @@ def is_stopword(token: str) -> bool:
     return token in STOPWORDS
 
 
+def _verb_stems(stem: str) -> list[str]:
+    """Base forms for the stem left by removing -ed / -ing, the likelier spelling first.
+
+    A doubled final consonant was added by the suffix ("stopp" → "stop"); a consonant-vowel-consonant ending
+    usually lost a silent e ("hop" → "hope", "scar" → "scare": "hoping", "scared"); otherwise the stem is the verb
+    ("walk"). Order matters: the resolver takes the first candidate that is a concept with neighbours.
+    """
+    if len(stem) >= 3 and stem[-1] == stem[-2] and stem[-1] not in _VOWELS:
+        return [stem[:-1], stem]
+    if (len(stem) >= 3 and stem[-1] not in _VOWELS | set("wxy") and stem[-2] in _VOWELS
+            and stem[-3] not in _VOWELS):
+        return [stem + "e", stem]
+    return [stem, stem + "e"]
+
+
 def lemma_candidates(token: str) -> list[str]:
     """Possible base forms of ``token``, most likely first (the token itself is not included).
 
@@ -76,7 +91,9 @@ def lemma_candidates(token: str) -> list[str]:
         >>> lemma_candidates("parties")
         ['party', 'parti', 'partie']
         >>> lemma_candidates("running")
-        ['runn', 'runne', 'run']
+        ['run', 'runn']
+        >>> lemma_candidates("scared")
+        ['scare', 'scar']
     """
     t = token
     out: list[str] = []
@@ -92,13 +109,9 @@ def lemma_candidates(token: str) -> list[str]:
     if n > 3 and t.endswith("s") and not t.endswith("ss"):
         out.append(t[:-1])
     if n > 4 and t.endswith("ed"):
-        out += [t[:-2], t[:-1]]  # "walked" → "walk", "loved" → "love"
-        if t[-3] == t[-4] and t[-3] not in _VOWELS:  # "stopped" → "stop"
-            out.append(t[:-3])
+        out += _verb_stems(t[:-2])  # "walked" → "walk", "loved" → "love", "stopped" → "stop"
     if n > 5 and t.endswith("ing"):
-        out += [t[:-3], t[:-3] + "e"]  # "eating" → "eat", "making" → "make"
-        if t[-4] == t[-5] and t[-4] not in _VOWELS:  # "running" → "run"
-            out.append(t[:-4])
+        out += _verb_stems(t[:-3])  # "eating" → "eat", "hoping" → "hope", "running" → "run"
     if n > 5 and t.endswith("iest"):
         out.append(t[:-4] + "y")
     if n > 4 and t.endswith("ier"):

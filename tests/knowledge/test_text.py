@@ -44,3 +44,10 @@ def test_lemma_candidates_contain_the_base_form(token, base):
 def test_lemma_candidates_leave_short_words_alone():
     assert lemma_candidates("is") == []
     assert lemma_candidates("bus") == []
+
+
+@pytest.mark.parametrize("token, first", [("scared", "scare"), ("hoping", "hope"), ("running", "run"),
+                                          ("stopped", "stop"), ("walked", "walk"), ("played", "play")])
+def test_lemma_candidates_put_the_likelier_verb_stem_first(token, first):
+    # The resolver takes the first candidate with neighbours: "scared" must not become "scar".
+    assert lemma_candidates(token)[0] == first
