@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,7 +220,3 @@ def warn_truncated(n_truncated: int, n_total: int, max_length: int, extra: str =
 
 class TruncationWarning(UserWarning):
     """Some inputs were longer than the encoder's ``max_length`` and were cut."""
-
-
-def stderr_is_tty() -> bool:
-    return hasattr(sys.stderr, "isatty") and sys.stderr.isatty()

@@ -91,7 +91,9 @@ class SentenceEncoder:
 
         configure_threads()
         model = SentenceTransformer(str(self.source.path), device=self.device, local_files_only=True)
-        limit = model_max_length(model.tokenizer, getattr(model[0], "config", None))
+        first = model[0]  # the transformer module; its config attribute moved across sentence-transformers versions
+        config = getattr(first, "config", None) or getattr(getattr(first, "auto_model", None), "config", None)
+        limit = model_max_length(model.tokenizer, config)
         model.max_seq_length = self.max_length if limit is None else min(self.max_length, limit)
         if self.fp16:
             model.half()

@@ -68,6 +68,17 @@ def test_truncation_is_warned(minilm):
         minilm.encode(["short", "also short"])
 
 
+def test_truncation_keeps_the_first_max_length_tokens(minilm):
+    enc = SentenceEncoder(max_length=16)
+    long = " ".join(f"word{i}" for i in range(30))  # ~60 tokens: cut at 16, whole at 128
+    ids = enc.model.tokenizer(long, truncation=True, max_length=16)["input_ids"]
+    head = enc.model.tokenizer.decode(ids[1:-1])  # the 14 tokens between [CLS] and [SEP]
+    with pytest.warns(TruncationWarning):
+        cut = enc.encode([long])
+    np.testing.assert_allclose(cut, enc.encode([head]), atol=tol(enc))
+    assert np.abs(cut - minilm.encode([long])).max() > 1e-2
+
+
 @pytest.mark.parametrize("bad", ["just one string", ["fine", 3], None])
 def test_bad_input_is_a_data_format_error(minilm, bad):
     with pytest.raises(DataFormatError):
