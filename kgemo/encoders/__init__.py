@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from ._common import TruncationWarning
 from .checksums import file_sha256, texts_sha256
-from .feature_cache import FeatureCache, dataset_features
+from .feature_cache import Encoder, FeatureCache, dataset_features
 from .sentence_encoder import SentenceEncoder
 from .token_encoder import TokenEncoder, TokenStates
 
-__all__ = ["SentenceEncoder", "TokenEncoder", "TokenStates", "FeatureCache", "dataset_features",
+__all__ = ["SentenceEncoder", "TokenEncoder", "TokenStates", "FeatureCache", "dataset_features", "Encoder",
            "TruncationWarning", "file_sha256", "texts_sha256"]
