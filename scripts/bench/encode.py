@@ -23,6 +23,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", default="default", help="encoder: 'default', a folder or a hub name")
     parser.add_argument("--device", default=None, help="cpu / cuda (default: cuda when available)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: kgemo's choice, the CPUs this process may use)")
     parser.add_argument("--repeat", type=int, default=2,
                         help="passes over all four modes; the fastest time of each mode is kept")
 
@@ -34,6 +36,9 @@ def run(args) -> dict:
     from kgemo.data import load_dataset
     from kgemo.encoders import FeatureCache, SentenceEncoder
 
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # tells kgemo not to pick its own count
+        torch.set_num_threads(args.threads)
     convs = load_dataset(args.dataset, args.split)
     texts = [t for c in convs for t in c.texts]
     n = len(texts)
