@@ -31,7 +31,8 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
     all tokens of the conversation that reach them.
 
     Node types (in addition to :class:`ConversationGraphBuilder`'s):
-        * ``token``: ``kid`` [T] the token's own concept id.
+        * ``token``: ``kid`` [T] the token's own concept id, ``vad`` [T, 3] its NRC-VAD valence, arousal,
+          dominance (neutral 0.5s when unknown), ``vad_known`` [T].
         * ``concept``: ``kid`` [C] concept ids, unique within the conversation.
 
     Edge types:
@@ -49,8 +50,8 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
 
     name = "concept"
     # Bump when the output changes for the same inputs — including changes to the KB's token normalisation
-    # (kgemo.knowledge.text), which the KB checksum does not cover. 2: verb stems prefer "hope" over "hop".
-    version = "2"
+    # (kgemo.knowledge.text), which the KB checksum does not cover. 2: verb stems prefer "hope" over "hop"; 3: token VAD.
+    version = "3"
     knowledge = ("conceptnet",)
 
     def __init__(self, k: int = 8, max_tokens: int = 32, window: int = 8, past_only: bool = False):
@@ -78,6 +79,8 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
         tok_utt = np.concatenate(tok_utt) if tok_utt else np.zeros(0, np.int64)
         data["token"].kid = torch.from_numpy(tok_kid)
         data["token"].num_nodes = len(tok_kid)
+        data["token"].vad = torch.from_numpy(np.asarray(kb.vad(tok_kid), dtype=np.float32).reshape(-1, 3))
+        data["token"].vad_known = torch.from_numpy(np.asarray(kb.vad_known(tok_kid), dtype=bool))
         data["token", "in", "utterance"].edge_index = torch.stack(
             [torch.arange(len(tok_kid)), torch.from_numpy(tok_utt)])
 

@@ -35,13 +35,14 @@ class KET(KGModel):
        past context window, :math:`\mathbf{r}_i = \mathrm{mean}_{j \le i,\ i-j \le W}\ \mathbf{x}_j`.
     2. Knowledge per token with :class:`~kgemo.nn.KETConceptAttention`: the prior
        :math:`w_c = \lambda\, s_c |\cos(\mathbf{r}_i, \mathbf{g}_c)| + (1-\lambda)\,\mathrm{aff}_c`, softmax over
-       the token's concepts, :math:`\mathbf{k}_t = \sum_c \alpha_c \mathbf{W}_g \mathbf{g}_c`.
-    3. Token vector :math:`\mathbf{e}_t = \mathbf{W}_t[\mathbf{W}_g\mathbf{g}_t \Vert \mathbf{k}_t]` (the paper
-       concatenates word and knowledge vectors and projects them).
+       the token's concepts, :math:`\mathbf{k}_t = \sum_c \alpha_c \mathbf{g}_c`.
+    3. Token vector :math:`\mathbf{e}_t = [\mathbf{g}_t \Vert \mathbf{k}_t \Vert \mathbf{a}_t]` (the paper
+       concatenates word and knowledge vectors; :math:`\mathbf{a}_t` = the word's own NRC-VAD minus 0.5, zero
+       when unknown, so the word's affect is a feature and not only the attention prior).
     4. Utterance knowledge :math:`\mathbf{z}_i = \sum_t \beta_t \mathbf{e}_t` (attention pooling over the
        utterance's tokens; the paper's utterance-level self-attention).
-    5. :math:`\mathbf{h}_i = \mathrm{ContextTransformer}(\mathbf{W}_f[\mathbf{W}_{in}\mathbf{x}_i \Vert
-       \mathbf{z}_i])` and one linear head per task.
+    5. :math:`\mathbf{h}_i = \mathrm{ContextTransformer}(\mathbf{W}_{in}\mathbf{x}_i + \mathbf{W}_z
+       \mathbf{z}_i)` with :math:`\mathbf{W}_z` initialised to zero, and one linear head per task.
 
     Differences from the paper, on purpose: word vectors are frozen sentence-encoder embeddings of the words'
     concepts (not trained GloVe), the utterance also keeps its sentence embedding :math:`\mathbf{x}_i`, and the
@@ -63,11 +64,16 @@ class KET(KGModel):
                              "use the same encoder for utterances and concepts")
         self.utt_in = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.input_dim, c.hidden), nn.GELU(),
                                     nn.Dropout(c.dropout))
-        self.concept_in = nn.Sequential(nn.Linear(c.concept_dim, c.hidden), nn.GELU())
+        # Word and concept vectors stay in the frozen encoder space up to the pooled utterance knowledge: the only
+        # learned maps on the word side are the attention scorer and one output projection (a trained projection
+        # per word overfit MELD's 10k utterances).
         self.concept_attention = KETConceptAttention(c.lambda_init, c.learn_lambda, c.concentration)
-        self.token_mlp = nn.Sequential(nn.Linear(2 * c.hidden, c.hidden), nn.GELU(), nn.Dropout(c.dropout))
-        self.token_pool = AttentionPooling(c.hidden)
-        self.fuse = nn.Sequential(nn.Linear(2 * c.hidden, c.hidden), nn.GELU(), nn.Dropout(c.dropout))
+        self.token_pool = AttentionPooling(2 * c.concept_dim + 3, score_hidden=64)
+        # Knowledge enters as a residual through a zero-initialised projection: training starts from the
+        # no-knowledge model and only moves away from it where the concepts help.
+        self.knowledge_out = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(2 * c.concept_dim + 3, c.hidden))
+        nn.init.zeros_(self.knowledge_out[1].weight)
+        nn.init.zeros_(self.knowledge_out[1].bias)
         self.context = ContextTransformer(c.hidden, c.context_layers, c.heads, c.max_distance, c.dropout)
         self.heads = nn.ModuleDict({t: nn.Linear(c.hidden, len(s)) for t, s in label_spaces.items()})
 
@@ -82,16 +88,16 @@ class KET(KGModel):
         past = ctx.rel_pos >= 0
         r = scatter(u.x[ctx.edge_index[0, past]], ctx.edge_index[1, past], 0, dim_size=n, reduce="mean")  # [N, D]
 
-        # 2. Concept knowledge per token.
-        g_concept = self.concept_in(con.x)                                                 # [C, H]
-        k, alpha = self.concept_attention(g_concept, con.x, r[tok_utt], link.edge_index, link.weight,
-                                          link.affect, return_attention_weights=True)      # [T, H], [E]
-        # 3-4. Token vectors, pooled per utterance.
-        e = self.token_mlp(torch.cat([self.concept_in(tok.x), k], -1))                     # [T, H]
-        z, beta = self.token_pool(e, tok_utt, n)                                           # [N, H], [T]
+        # 2. Concept knowledge per token, in the encoder space.
+        k, alpha = self.concept_attention(con.x, con.x, r[tok_utt], link.edge_index, link.weight,
+                                          link.affect, return_attention_weights=True)      # [T, D], [E]
+        # 3-4. Token vectors [word; knowledge; centred VAD of the word], pooled per utterance.
+        vad = (tok.vad - 0.5) * tok.vad_known.unsqueeze(-1).float()                        # [T, 3], 0 if unknown
+        e = torch.cat([tok.x, k, vad], -1)                                                 # [T, 2D + 3]
+        z, beta = self.token_pool(e, tok_utt, n)                                           # [N, 2D + 3], [T]
 
         # 5. Fuse with the utterance embedding; context.
-        h = self.fuse(torch.cat([self.utt_in(u.x), z], -1))                                # [N, H]
+        h = self.utt_in(u.x) + self.knowledge_out(z)                                       # [N, H]
         h = self.context(h, ctx.edge_index, ctx.rel_pos, ctx.same_speaker)                 # [N, H]
         return h, {"concept_edge_weight": alpha, "token_weight": beta}
 

@@ -19,15 +19,17 @@ class AttentionPooling(nn.Module):
 
     Args:
         dim: node width.
+        score_hidden: width of the scorer's hidden layer (default ``dim``).
 
     Shapes:
         - **input:** x :math:`(T, F)`, index :math:`(T)` group of each node, ``num_groups``.
         - **output:** :math:`(G, F)` and :math:`\beta` :math:`(T)`.
     """
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, score_hidden: int | None = None):
         super().__init__()
-        self.score = nn.Sequential(nn.Linear(dim, dim), nn.Tanh(), nn.Linear(dim, 1, bias=False))
+        hidden = score_hidden or dim
+        self.score = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, 1, bias=False))
 
     def forward(self, x: Tensor, index: Tensor, num_groups: int) -> tuple[Tensor, Tensor]:
         beta = softmax(self.score(x).squeeze(-1), index, num_nodes=num_groups)  # [T]
