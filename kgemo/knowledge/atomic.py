@@ -425,7 +425,22 @@ class AtomicRetriever:
         texts = list(texts)
         if not texts:
             return []
-        scores, ids = self.search_heads(texts, candidates or max(8 * k, 32))
+        return self.search_vectors(self.encode_queries(texts), k, relations, candidates)
+
+    def search_vectors(self, vectors: np.ndarray, k: int = 3, relations: Sequence[str] = DEFAULT_RELATIONS,
+                       candidates: int | None = None) -> list[dict[str, list[AtomicHit]]]:
+        """:meth:`search` for queries already embedded by :attr:`encoder` (e.g. utterance features a pipeline
+        computed anyway), so nothing is encoded twice. Rows are L2-normalised here.
+
+        Shapes:
+            vectors: ``[n, encoder.dim]``; returns ``n`` dicts as :meth:`search` does.
+        """
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2:
+            raise ValueError(f"expected [n, dim] query vectors, got shape {vectors.shape}")
+        if not len(vectors):
+            return []
+        scores, ids = self.search_heads(normalise(vectors), candidates or max(8 * k, 32))
         out = []
         for s_row, i_row in zip(scores, ids):
             res: dict[str, list[AtomicHit]] = {}
