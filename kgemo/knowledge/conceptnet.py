@@ -515,12 +515,14 @@ class ConceptNetKB:
         return list(out.values())
 
     # -- embeddings -----------------------------------------------------------------------------------------
-    def concept_embeddings(self, encoder: Any, cache: bool = True, show_progress: bool | None = None
-                           ) -> np.ndarray:
+    def concept_embeddings(self, encoder: Any, cache: bool = True, show_progress: bool | None = None,
+                           compute: bool = True) -> np.ndarray | None:
         """Concept texts (``ice_cream`` → "ice cream") encoded with a sentence encoder.
 
         Cached under ``$KGEMO_HOME/knowledge/concept_embeddings/`` keyed by the encoder id and :attr:`checksum`,
         written atomically and verified (sha256) on load; a corrupt file is reported and re-encoded.
+        With ``compute=False`` only a valid cached table is returned, else ``None`` (the annotator then encodes
+        just the concepts it meets).
 
         Shapes:
             returns ``[len(kb), encoder.dim]`` float32.
@@ -539,6 +541,8 @@ class ConceptNetKB:
                 log.warning("concept embedding cache %s is corrupt or stale: re-encoding", npy)
             except (CacheError, OSError, ValueError, KeyError) as exc:
                 log.warning("concept embedding cache %s unreadable (%s): re-encoding", npy, exc)
+        if not compute:
+            return None
         texts = [concept_text(c) for c in self.concepts]
         emb = np.asarray(encoder.encode(texts, show_progress=show_progress), dtype=np.float32)
         if cache:
