@@ -96,6 +96,11 @@ class KGModel(nn.Module):
         """Knowledge evidence per edge (attention weights) for the annotator; empty for no-knowledge models."""
         return {}
 
+    def forward_explain(self, batch) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """``(forward(batch), explain(batch))``. This default runs the model twice; a model whose evidence comes
+        out of its forward pass (KET, CKE-Net) overrides it to compute both in one pass."""
+        return self(batch), self.explain(batch)
+
 
 def save_model(model: KGModel, path: str | Path, pipeline: Mapping[str, Any] | None = None,
                card: Mapping[str, Any] | None = None) -> Path:

@@ -21,10 +21,11 @@ def predict_batches(model: KGModel, graphs: Sequence[HeteroData], transform=None
     for batch in batches(graphs, batch_size, transform):
         dev_batch = batch.to(device)
         if explain:
-            evidence = {k: v.cpu() if torch.is_tensor(v) else v for k, v in model.explain(dev_batch).items()}
+            logits, evidence = model.forward_explain(dev_batch)
+            evidence = {k: v.cpu() if torch.is_tensor(v) else v for k, v in evidence.items()}
         else:
-            evidence = {}
-        probs = {t: torch.softmax(v.float(), -1).cpu() for t, v in model(dev_batch).items()}
+            logits, evidence = model(dev_batch), {}
+        probs = {t: torch.softmax(v.float(), -1).cpu() for t, v in logits.items()}
         yield batch, probs, evidence
 
 
