@@ -1,0 +1,418 @@
+"""``Annotator``: conversations in, labels + probabilities + knowledge evidence out, with any saved kgemo model.
+
+The annotator owns no preprocessing of its own: it loads a model folder, rebuilds the model's
+:class:`~kgemo.graphs.InputPipeline` from the spec saved beside the weights (sentence encoder, graph builder,
+knowledge), and runs :func:`~kgemo.models.predict.predict_batches` with ``explain=True``. What it adds is reading
+the evidence out of the model's attention (vectorised over a batch), ATOMIC events retrieved with the utterance
+embeddings the pipeline already computed, and warnings for inputs it had to cut.
+"""
+from __future__ import annotations
+
+import itertools
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..data.conversation import Conversation, as_conversation
+from ..errors import KgemoError
+from .concept_table import ConceptTable
+from .result import AnnotationResult, ConceptEvidence, EventEvidence, UtteranceAnnotation
+
+__all__ = ["Annotator", "DEFAULT_MODEL_DIR", "DEFAULT_EVENT_RELATIONS", "resolve_model_path"]
+
+#: The embedded default model, shipped as package data.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "resources" / "models" / "default"
+#: ATOMIC relations shown by default: how the speaker feels, how others feel, why the speaker said/did it.
+DEFAULT_EVENT_RELATIONS = ("xReact", "oReact", "xIntent")
+_DIGITS = 6
+
+
+def resolve_model_path(name_or_path: str | Path = "default") -> Path:
+    """``"default"`` → the shipped model; a model folder; or a run folder holding ``model/``."""
+    if str(name_or_path) == "default":
+        if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+            raise KgemoError(f"the embedded default model is missing from {DEFAULT_MODEL_DIR}; reinstall kgemo "
+                             "(or train it: kgemo train configs/default_annotator.yaml && python "
+                             "scripts/export_default_model.py)")
+        return DEFAULT_MODEL_DIR
+    p = Path(name_or_path).expanduser()
+    if (p / "config.json").is_file():
+        return p
+    if (p / "model" / "config.json").is_file():
+        return p / "model"
+    if not p.exists():
+        raise KgemoError(f"{p}: no such model folder (give 'default', a model folder or a run folder)")
+    raise KgemoError(f"{p}: not a kgemo model folder (no config.json); `kgemo train` writes one to "
+                     "runs/<name>/seed<k>/model")
+
+
+def _pick_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Annotator:
+    r"""Annotate conversations with a kgemo model: labels, class probabilities and knowledge evidence.
+
+    Use :meth:`from_pretrained` (the embedded default model, a model folder, or a run folder); the constructor
+    takes an already loaded model and input pipeline.
+
+    For each utterance the result (:class:`~kgemo.annotate.UtteranceAnnotation`) holds the label and class
+    probabilities of every task of the model (emotion; sentiment and act for joint models), the ``top_k``
+    ConceptNet concepts with their attention weight :math:`w_c = \sum_t \beta_t \alpha_{c,t}` and VAD (models
+    with ConceptNet knowledge), and ATOMIC if-then events with their retrieval score.
+
+    Args:
+        model: a loaded :class:`~kgemo.models.KGModel`.
+        pipeline: the model's :class:`~kgemo.graphs.InputPipeline`.
+        events: ATOMIC evidence provider: ``"default"`` (the bundled ATOMIC slice, nearest-event retrieval with
+            the pipeline's own utterance embeddings), an :class:`~kgemo.knowledge.AtomicRetriever`, a COMET
+            generator (``generate(texts, relations, k)``), or ``None`` for no events.
+        top_k: concepts kept per utterance.
+        top_events: events kept per utterance and relation.
+        event_relations: ATOMIC relations to show.
+        batch_size: conversations per model batch (and per chunk of :meth:`annotate_many`).
+        device: where the model runs (default: CUDA when available); the encoder follows the pipeline.
+        name: how the model was named (recorded in results).
+
+    Example:
+        >>> from kgemo import Annotator
+        >>> ann = Annotator.from_pretrained()                                    # doctest: +SKIP
+        >>> res = ann.annotate([("Anna", "I got the job!"), ("Ben", "No way, congratulations!")])  # doctest: +SKIP
+        >>> res[0].emotion, round(res[0].probability(), 2)                       # doctest: +SKIP
+        ('joy', 0.83)
+        >>> [(c.concept, round(c.weight, 2)) for c in res[0].concepts[:2]]        # doctest: +SKIP
+        [('work', 0.21), ('employment', 0.14)]
+    """
+
+    def __init__(self, model, pipeline, events: Any = "default", top_k: int = 5, top_events: int = 1,
+                 event_relations: Sequence[str] = DEFAULT_EVENT_RELATIONS, batch_size: int = 16,
+                 device: str | torch.device | None = None, name: str | None = None):
+        if top_k < 0 or top_events < 0 or batch_size < 1:
+            raise ValueError(f"top_k and top_events must be >= 0 and batch_size >= 1, got {top_k}, {top_events}, "
+                             f"{batch_size}")
+        self.device = _pick_device(device)
+        self.model = model.eval().to(self.device)
+        self.pipeline = pipeline
+        self.top_k, self.top_events = int(top_k), int(top_events)
+        self.event_relations = tuple(event_relations)
+        self.batch_size = int(batch_size)
+        self.name = name or model.name
+        self.kb = pipeline.knowledge.get("conceptnet")
+        # Concept embeddings: the cached full table, or just the concepts met (a fresh install stays fast).
+        self.transform = ConceptTable(self.kb, pipeline.encoder) if self.kb is not None else pipeline.transform
+        self.events = self._load_events(events)
+
+    # -- construction ---------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path = "default", device: str | torch.device | None = None, *,
+                        encoder: Any = None, **kwargs: Any) -> "Annotator":
+        """Load a model folder and rebuild its input pipeline from the spec saved with it.
+
+        Args:
+            name_or_path: ``"default"`` (the model shipped with kgemo, works offline), a model folder
+                (``runs/<name>/seed0/model``) or a run folder.
+            device: ``"cpu"``, ``"cuda"``...; default CUDA when available.
+            encoder: use this sentence encoder instead of the one the spec names (it must produce the same
+                features; tests pass a tiny one).
+            kwargs: :class:`Annotator` options (``top_k``, ``events``, ``batch_size``...).
+        """
+        from ..graphs import InputPipeline, get_builder, load_knowledge
+        from ..models import load_model
+
+        path = resolve_model_path(name_or_path)
+        model, spec = load_model(path)
+        if not spec.get("builder"):
+            raise KgemoError(f"{path}: the model folder records no input pipeline; save it with "
+                             "kgemo.models.save_model(model, path, pipeline.spec())")
+        dev = _pick_device(device)
+        if encoder is None:
+            pipeline = InputPipeline.from_spec(spec, str(dev))
+        else:
+            kspec = spec.get("knowledge", {})
+            builder = get_builder(spec["builder"]["name"], **spec["builder"].get("params", {}))
+            pipeline = InputPipeline(builder, encoder, load_knowledge(kspec), kspec, spec.get("encoder", "custom"))
+        kwargs.setdefault("name", "default" if str(name_or_path) == "default" else str(path))
+        return cls(model, pipeline, device=dev, **kwargs)
+
+    def _load_events(self, events: Any):
+        if events is None or events is False:
+            return None
+        if isinstance(events, str):
+            from ..knowledge import AtomicRetriever
+
+            # The pipeline's encoder: its utterance features are the retrieval queries (nothing encoded twice).
+            return AtomicRetriever.load(events, encoder=self.pipeline.encoder)
+        return getattr(events, "retriever", events)  # RetrievedComet wraps a retriever
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(self.model.tasks)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """What produced the annotations (recorded in every result)."""
+        spec = self.pipeline.spec()
+        out = {"name": self.name, "model": self.model.name, "encoder": spec["encoder_id"],
+               "graph": spec["builder"]["name"], "knowledge": spec["knowledge"]}
+        if self.events is not None:
+            out["events"] = getattr(self.events, "id", type(self.events).__name__)
+        return out
+
+    # -- the verbs --------------------------------------------------------------------------------------------
+    def annotate(self, conversation: Any, top_k: int | None = None) -> AnnotationResult:
+        """Annotate one conversation.
+
+        Args:
+            conversation: a :class:`~kgemo.Conversation`, a list of ``{"speaker", "text"}`` dicts, a list of
+                ``(speaker, text)`` pairs, a dict with ``utterances``, or a list of strings (one speaker assumed,
+                with a warning).
+            top_k: concepts per utterance (default: the annotator's).
+
+        Returns:
+            an :class:`~kgemo.annotate.AnnotationResult` (``res[i].emotion``, ``res.to_json()``, ``res.to_rdf()``,
+            ``res.to_networkx()``).
+
+        Raises:
+            DataFormatError: an empty conversation or an empty / whitespace-only utterance (naming its position).
+        """
+        conv = as_conversation(conversation, id="input")
+        return self._annotate_chunk([conv], top_k)[0]
+
+    def annotate_many(self, conversations: Iterable[Any], batch_size: int | None = None,
+                      top_k: int | None = None) -> Iterator[AnnotationResult]:
+        """Annotate an iterable of conversations, streaming: ``batch_size`` conversations are encoded, built and
+        predicted together, and their results yielded before the next chunk is read.
+
+        Conversations without an id are numbered ``"1"``, ``"2"``... in input order.
+        """
+        size = int(batch_size or self.batch_size)
+        if size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {size}")
+        it = iter(conversations)
+        counter = itertools.count(1)
+        while True:
+            chunk = [as_conversation(c, id=str(next(counter))) for c in itertools.islice(it, size)]
+            if not chunk:
+                return
+            yield from self._annotate_chunk(chunk, top_k)
+
+    # -- internals ------------------------------------------------------------------------------------------
+    def _encode(self, convs: list[Conversation]) -> tuple[list[np.ndarray], np.ndarray]:
+        """Utterance features per conversation (one encoder call) and a per-utterance 'was truncated' mask."""
+        from ..encoders import TruncationWarning
+
+        texts = [u.text for c in convs for u in c.utterances]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            feats = np.asarray(self.pipeline.encoder.encode(texts, show_progress=False), dtype=np.float32)
+        truncated = np.zeros(len(texts), dtype=bool)
+        for w in caught:
+            if issubclass(w.category, TruncationWarning):
+                truncated |= self._too_long(texts)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        out, start = [], 0
+        for c in convs:
+            out.append(feats[start:start + len(c)])
+            start += len(c)
+        return out, truncated
+
+    def _too_long(self, texts: list[str]) -> np.ndarray:
+        """Which texts exceed the encoder's token limit (asked only after the encoder said some did)."""
+        model = getattr(self.pipeline.encoder, "model", None)
+        tok, limit = getattr(model, "tokenizer", None), getattr(model, "max_seq_length", None)
+        if tok is None or limit is None:
+            return np.ones(len(texts), dtype=bool)
+        ids = tok(texts, add_special_tokens=True, truncation=False, return_attention_mask=False,
+                  return_token_type_ids=False, verbose=False)["input_ids"]
+        return np.fromiter((len(x) > limit for x in ids), dtype=bool, count=len(texts))
+
+    def _knowledge_cut(self, conv: Conversation, graph) -> np.ndarray:
+        """Utterances whose content words exceed the concept builder's ``max_tokens`` (the rest got no
+        knowledge); only utterances at the limit are re-tokenised."""
+        n = len(conv)
+        max_tokens = self.pipeline.builder.params.get("max_tokens")
+        if self.kb is None or not max_tokens or "token" not in graph.node_types:
+            return np.zeros(n, dtype=bool)
+        counts = np.bincount(graph["token", "in", "utterance"].edge_index[1].numpy(), minlength=n)
+        cut = np.zeros(n, dtype=bool)
+        for i in np.flatnonzero(counts >= max_tokens):
+            ids = self.kb.lookup(self.kb.tokenize(conv.utterances[i].text))
+            cut[i] = len(np.unique(ids[ids >= 0])) > max_tokens
+        return cut
+
+    def _warn_cut(self, conv: Conversation, enc_cut: np.ndarray, kb_cut: np.ndarray) -> None:
+        if enc_cut.any():
+            limit = getattr(getattr(self.pipeline.encoder, "model", None), "max_seq_length", "max_length")
+            idx = ", ".join(str(i + 1) for i in np.flatnonzero(enc_cut)[:20])
+            more = f" and {int(enc_cut.sum()) - 20} more" if enc_cut.sum() > 20 else ""
+            warnings.warn(f"conversation {conv.id}: utterance(s) {idx}{more} are longer than the sentence "
+                          f"encoder's {limit} tokens; only their start was encoded", _truncation_warning(),
+                          stacklevel=4)
+        if kb_cut.any():
+            idx = ", ".join(str(i + 1) for i in np.flatnonzero(kb_cut)[:20])
+            warnings.warn(f"conversation {conv.id}: utterance(s) {idx} have more than "
+                          f"{self.pipeline.builder.params['max_tokens']} content words; knowledge was looked up "
+                          "for the first ones only", _truncation_warning(), stacklevel=4)
+
+    def _annotate_chunk(self, convs: list[Conversation], top_k: int | None) -> list[AnnotationResult]:
+        from ..models.predict import predict_batches
+
+        top_k = self.top_k if top_k is None else int(top_k)
+        feats, enc_cut = self._encode(convs)
+        graphs = self.pipeline.graphs(convs, {}, features=feats, progress=False)
+        offsets = np.cumsum([0] + [len(c) for c in convs])
+        for c, g, a, b in zip(convs, graphs, offsets[:-1], offsets[1:]):
+            self._warn_cut(c, enc_cut[a:b], self._knowledge_cut(c, g))
+        events = self._events(convs, np.concatenate(feats))
+
+        explain = bool(getattr(self.model, "knowledge", ()))
+        labels: list[dict[str, str]] = []
+        probs: list[dict[str, dict[str, float]]] = []
+        concepts: list[list[ConceptEvidence]] = []
+        g_start = 0
+        for batch, p, ev in predict_batches(self.model, graphs, self.transform, self.batch_size, self.device,
+                                            explain=explain):
+            n_graphs = batch.num_graphs
+            labels_b, probs_b = self._labels(p)
+            labels += labels_b
+            probs += probs_b
+            concepts += self._concepts(batch, ev, top_k)
+            self._keep_weights(graphs[g_start:g_start + n_graphs], ev)
+            g_start += n_graphs
+
+        results, info = [], self.info
+        for k, (c, g) in enumerate(zip(convs, graphs)):
+            utts = []
+            for j, u in enumerate(c.utterances):
+                i = offsets[k] + j
+                utts.append(UtteranceAnnotation(j, u.speaker, u.text, labels[i], probs[i], concepts[i],
+                                                events[i], bool(enc_cut[i])))
+            graph = (g, self.kb.concepts if self.kb is not None else None)
+            results.append(AnnotationResult(c.id, utts, info, list(self.tasks), graph))
+        return results
+
+    def _labels(self, probs: Mapping[str, torch.Tensor]):
+        """Per utterance: task → argmax label, and task → label → probability (rounded)."""
+        n = next(iter(probs.values())).shape[0]
+        labels: list[dict[str, str]] = [{} for _ in range(n)]
+        out: list[dict[str, dict[str, float]]] = [{} for _ in range(n)]
+        for task, p in probs.items():
+            names = list(self.model.label_spaces[task].labels)
+            arr = p.numpy()
+            best = arr.argmax(1)
+            rounded = np.round(arr.astype(np.float64), _DIGITS).tolist()
+            for i in range(n):
+                labels[i][task] = names[best[i]]
+                out[i][task] = dict(zip(names, rounded[i]))
+        return labels, out
+
+    def _concepts(self, batch, ev: Mapping[str, torch.Tensor], top_k: int) -> list[list[ConceptEvidence]]:
+        r"""Top-``top_k`` concepts per utterance of ``batch``, by :math:`w_c = \sum_t \beta_t\alpha_{c,t}`.
+
+        Vectorised over the batch: one group per (utterance, concept node); its weight is the sum of its edges'
+        :math:`\beta_t\alpha_{c,t}`, its ``token`` / ``relation`` those of its largest edge.
+        """
+        n_utt = batch["utterance"].num_nodes
+        out: list[list[ConceptEvidence]] = [[] for _ in range(n_utt)]
+        if top_k == 0 or "concept_edge_weight" not in ev or "token_weight" not in ev or self.kb is None:
+            return out
+        link = batch["concept", "linked", "token"]
+        if link.edge_index.size(1) == 0:
+            return out
+        src, dst = link.edge_index.numpy()
+        alpha = ev["concept_edge_weight"].numpy().astype(np.float64)
+        beta = ev["token_weight"].numpy().astype(np.float64)
+        tok_edge = batch["token", "in", "utterance"].edge_index.numpy()
+        utt_of_token = np.empty(batch["token"].num_nodes, dtype=np.int64)
+        utt_of_token[tok_edge[0]] = tok_edge[1]
+
+        contrib = beta[dst] * alpha                                   # [E] β_t α_{c,t}
+        utt = utt_of_token[dst]                                       # [E]
+        key = utt * batch["concept"].num_nodes + src                  # one group per (utterance, concept node)
+        order = np.lexsort((-contrib, key))                           # by group, largest edge first
+        k_sorted = key[order]
+        starts = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1]])
+        weight = np.add.reduceat(contrib[order], starts)              # [G] w_c
+        main = order[starts]                                          # [G] the group's largest edge
+        g_utt = utt[main]
+        # Top-k groups per utterance by weight.
+        by_utt = np.lexsort((-weight, g_utt))
+        u_sorted = g_utt[by_utt]
+        first = np.r_[True, u_sorted[1:] != u_sorted[:-1]]
+        rank = np.arange(len(by_utt)) - np.maximum.accumulate(np.where(first, np.arange(len(by_utt)), 0))
+        keep = by_utt[rank < top_k]
+        if not len(keep):
+            return out
+
+        e = main[keep]
+        c_kid = batch["concept"].kid.numpy()[src[e]]
+        t_kid = batch["token"].kid.numpy()[dst[e]]
+        rel = link.relation.numpy()[e]
+        conf = link.weight.numpy()[e]
+        vad = np.round(np.asarray(self.kb.vad(c_kid), dtype=np.float64), _DIGITS).tolist()
+        vad_known = np.asarray(self.kb.vad_known(c_kid), dtype=bool).tolist()
+        relations = self.kb.relations
+        n_base = int(getattr(self.kb, "num_base_relations", len(relations)))
+        names = self.kb.concepts
+        w_r = np.round(weight[keep], _DIGITS).tolist()
+        a_r = np.round(alpha[e], _DIGITS).tolist()
+        b_r = np.round(beta[dst[e]], _DIGITS).tolist()
+        c_r = np.round(conf.astype(np.float64), _DIGITS).tolist()
+        for j, u in enumerate(g_utt[keep].tolist()):
+            r = int(rel[j])
+            inverse = r >= n_base
+            out[u].append(ConceptEvidence(
+                names[c_kid[j]], names[t_kid[j]], relations[r - n_base if inverse else r],
+                "in" if inverse else "out", w_r[j], a_r[j], b_r[j], c_r[j], tuple(vad[j]), bool(vad_known[j])))
+        return out
+
+    def _keep_weights(self, graphs, ev: Mapping[str, torch.Tensor]) -> None:
+        """Attach α / β to each conversation's graph (for ``to_networkx``) and drop its feature matrix."""
+        alpha, beta = ev.get("concept_edge_weight"), ev.get("token_weight")
+        e0 = t0 = 0
+        for g in graphs:
+            if "x" in g["utterance"]:
+                g["utterance"].num_nodes = g["utterance"].x.size(0)
+                del g["utterance"].x
+            if alpha is None or beta is None or "token" not in g.node_types:
+                continue
+            link = g["concept", "linked", "token"]
+            ne, nt = link.edge_index.size(1), g["token"].num_nodes
+            link.attention = alpha[e0:e0 + ne].clone()
+            g["token"].token_weight = beta[t0:t0 + nt].clone()
+            e0, t0 = e0 + ne, t0 + nt
+
+    def _events(self, convs: list[Conversation], feats: np.ndarray) -> list[list[EventEvidence]]:
+        """ATOMIC events per utterance of the chunk (one batched search)."""
+        n = len(feats)
+        if self.events is None or self.top_events == 0 or not self.event_relations:
+            return [[] for _ in range(n)]
+        k, rels = self.top_events, self.event_relations
+        if hasattr(self.events, "search_vectors"):
+            same = str(getattr(self.events.encoder, "id", "")) == str(self.pipeline.encoder.id)
+            if same:
+                hits = self.events.search_vectors(feats, k=k, relations=rels)
+            else:  # another encoder than the model's: the queries must be encoded in its space
+                hits = self.events.search([u.text for c in convs for u in c.utterances], k=k, relations=rels)
+            return [[EventEvidence(h.head, h.relation, h.tail, round(float(h.score), _DIGITS))
+                     for r in rels for h in row.get(r, [])] for row in hits]
+        texts = [u.text for c in convs for u in c.utterances]
+        gens = self.events.generate(texts, rels, k=k)
+        return [[EventEvidence(t, r, tail, round(1.0 / (rank + 1), _DIGITS), "comet", "comet")
+                 for r in rels for rank, tail in enumerate(row.get(r, []))] for t, row in zip(texts, gens)]
+
+    def __repr__(self) -> str:
+        return (f"Annotator(model={self.name!r}, tasks={list(self.tasks)}, top_k={self.top_k}, "
+                f"events={'on' if self.events is not None else 'off'}, device={self.device})")
+
+
+def _truncation_warning():
+    from ..encoders import TruncationWarning
+
+    return TruncationWarning

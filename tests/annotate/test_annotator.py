@@ -1,0 +1,281 @@
+"""Annotator on tiny models: input kinds, determinism, evidence weights, joint tasks, events, bad input."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from annotate_data import CONVERSATION
+
+from kgemo import Conversation, Utterance
+from kgemo.annotate import AnnotationResult, Annotator
+from kgemo.encoders import TruncationWarning
+from kgemo.errors import DataFormatError, KgemoError
+
+
+def _strip_id(d):
+    return {k: v for k, v in d.items() if k != "conversation_id"}
+
+
+def test_every_input_kind_gives_the_same_annotation(ket_annotator):
+    ref = ket_annotator.annotate(CONVERSATION).to_dict()
+    kinds = [
+        Conversation("c", [Utterance(t, s) for s, t in CONVERSATION]),
+        [{"speaker": s, "text": t} for s, t in CONVERSATION],
+        [list(p) for p in CONVERSATION],
+        {"id": "x", "utterances": [{"speaker": s, "text": t} for s, t in CONVERSATION]},
+    ]
+    for conv in kinds:
+        assert _strip_id(ket_annotator.annotate(conv).to_dict()) == _strip_id(ref)
+    assert len(ref["utterances"]) == 4
+    assert [u["speaker"] for u in ref["utterances"]] == ["Anna", "Ben", "Anna", "Ben"]
+
+
+def test_plain_strings_assume_one_speaker_with_a_warning(ket_annotator):
+    with pytest.warns(UserWarning, match="without a speaker"):
+        res = ket_annotator.annotate([t for _, t in CONVERSATION])
+    assert {u.speaker for u in res} == {"speaker"}
+
+
+def test_same_input_same_output(ket_model_dir, tiny_encoder, tiny_atomic):
+    a = Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=tiny_atomic)
+    first = a.annotate(CONVERSATION).to_json()
+    assert a.annotate(CONVERSATION).to_json() == first
+    b = Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=tiny_atomic)
+    assert b.annotate(CONVERSATION).to_json() == first
+
+
+def test_labels_and_probabilities(ket_annotator):
+    res = ket_annotator.annotate(CONVERSATION)
+    labels = list(ket_annotator.model.label_spaces["emotion"].labels)
+    for u in res:
+        p = u.probabilities["emotion"]
+        assert list(p) == labels
+        assert sum(p.values()) == pytest.approx(1.0, abs=1e-5)
+        assert u.emotion == max(p, key=p.get) and u.probability() == p[u.emotion]
+    assert res.tasks == ["emotion"] and res.model["model"] == "ket"
+
+
+def test_concept_weights_sum_as_documented(ket_annotator):
+    """w_c = Σ_t β_t α_{c,t}; over all of an utterance's concepts the weights sum to the β-mass of its tokens that
+    have neighbours (1 when all do). Checked against the α, β kept on the result's graph."""
+    res = ket_annotator.annotate(CONVERSATION, top_k=1000)
+    data, concepts = res.graph
+    link = data["concept", "linked", "token"]
+    alpha, beta = link.attention, data["token"].token_weight
+    src, dst = link.edge_index
+    tok_utt = torch.empty(data["token"].num_nodes, dtype=torch.long)
+    tok_utt[data["token", "in", "utterance"].edge_index[0]] = data["token", "in", "utterance"].edge_index[1]
+    # α sums to 1 over each token's concepts; β to 1 over each utterance's tokens.
+    per_token = torch.zeros(len(beta)).index_add_(0, dst, alpha)
+    assert torch.allclose(per_token[dst.unique()], torch.ones(len(dst.unique())), atol=1e-5)
+    for i, u in enumerate(res):
+        toks = (tok_utt == i).nonzero().flatten()
+        if len(toks):
+            assert float(beta[toks].sum()) == pytest.approx(1.0, abs=1e-5)
+        with_nb = [t for t in toks.tolist() if (dst == t).any()]
+        assert sum(c.weight for c in u.concepts) == pytest.approx(float(beta[with_nb].sum()), abs=1e-4)
+        # Each concept's weight by hand from the edges.
+        for c in u.concepts:
+            edges = [e for e in range(len(src)) if tok_utt[dst[e]] == i and concepts[data["concept"].kid[src[e]]]
+                     == c.concept]
+            assert c.weight == pytest.approx(sum(float(beta[dst[e]] * alpha[e]) for e in edges), abs=1e-5)
+            main = max(edges, key=lambda e: float(beta[dst[e]] * alpha[e]))
+            assert c.token == concepts[data["token"].kid[dst[main]]]
+            assert c.attention == pytest.approx(float(alpha[main]), abs=1e-5)
+            assert c.token_weight == pytest.approx(float(beta[dst[main]]), abs=1e-5)
+        weights = [c.weight for c in u.concepts]
+        assert weights == sorted(weights, reverse=True)
+    # Utterance 2 ("my dog is happy too"): both tokens have neighbours, so its weights sum to 1.
+    assert sum(c.weight for c in res[1].concepts) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_top_k_and_concept_fields(ket_annotator):
+    res = ket_annotator.annotate(CONVERSATION, top_k=2)
+    assert all(len(u.concepts) <= 2 for u in res)
+    dog = res[1]
+    by_name = {c.concept: c for c in ket_annotator.annotate(CONVERSATION, top_k=50)[1].concepts}
+    assert set(by_name) >= {"pet", "joy", "smile"}
+    pet = by_name["pet"]
+    assert (pet.token, pet.relation, pet.direction, pet.source) == ("dog", "IsA", "out", "conceptnet")
+    # "happy" is reached from "dog" (dog RelatedTo happy) — the statement's direction is kept.
+    assert by_name["joy"].vad == pytest.approx((0.98, 0.824, 0.794), abs=1e-3) and by_name["joy"].vad_known
+    assert not by_name["pet"].vad_known and by_name["pet"].vad == (0.5, 0.5, 0.5)
+    assert 0 < pet.confidence <= 1
+    assert dog.concepts[0].weight >= dog.concepts[1].weight
+    # The token's inverse edges read as concept --relation--> token.
+    sad = {c.concept: c for c in ket_annotator.annotate(CONVERSATION, top_k=50)[3].concepts}
+    assert sad["fail"].direction == "in" and sad["fail"].relation == "Causes" and sad["fail"].token == "sad"
+    assert (sad["fail"].head, sad["fail"].tail) == ("fail", "sad")
+
+
+def test_events_come_from_the_pipeline_features_not_a_second_encoding(ket_model_dir, tiny_encoder, tiny_atomic):
+    seen = []
+    inner = tiny_encoder.encode
+
+    def recording(texts, batch_size=None, show_progress=None):
+        seen.extend(texts)
+        return inner(texts)
+
+    tiny_encoder.encode = recording
+    ann = Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=tiny_atomic)
+    assert tiny_atomic.index is not None  # heads encoded up front, so only query-time encoding is recorded below
+    seen.clear()
+    res = ann.annotate(CONVERSATION)
+    for _, text in CONVERSATION:
+        assert seen.count(text) == 1
+    job = res[0].events
+    assert [(e.relation, e.tail) for e in job] == [("xReact", "proud"), ("oReact", "happy for them"),
+                                                    ("xIntent", "to earn money")]
+    assert all(e.head == "I got the job" and e.score == pytest.approx(1.0, abs=1e-5) for e in job)
+    assert all((e.source, e.provider) == ("atomic", "retrieval") for e in job)
+
+
+def test_events_off_and_more_per_relation(ket_model_dir, tiny_encoder, tiny_atomic):
+    off = Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=None)
+    assert all(u.events == [] for u in off.annotate(CONVERSATION))
+    two = Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=tiny_atomic,
+                                    top_events=2, event_relations=("xReact",))
+    res = two.annotate(CONVERSATION)
+    assert all(len(u.events) == 2 and {e.relation for e in u.events} == {"xReact"} for u in res)
+
+
+def test_comet_like_generator_is_used_for_events(ket_model_dir, tiny_encoder):
+    class Gen:
+        def generate(self, texts, relations, k=3):
+            return [{r: [f"{r}-{i}" for i in range(k)] for r in relations} for _ in texts]
+
+    ann = Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=Gen(),
+                                    top_events=2, event_relations=("xReact",))
+    e = ann.annotate(CONVERSATION)[0].events
+    assert [(x.tail, x.score, x.source, x.provider) for x in e] == [("xReact-0", 1.0, "comet", "comet"),
+                                                                   ("xReact-1", 0.5, "comet", "comet")]
+    assert e[0].head == CONVERSATION[0][1]
+
+
+def test_joint_model_returns_every_task(joint_model_dir, tiny_encoder, tiny_atomic):
+    ann = Annotator.from_pretrained(joint_model_dir, device="cpu", encoder=tiny_encoder, events=tiny_atomic)
+    assert ann.tasks == ("emotion", "sentiment")
+    res = ann.annotate(CONVERSATION)
+    assert res.tasks == ["emotion", "sentiment"]
+    for u in res:
+        assert set(u.labels) == {"emotion", "sentiment"} and u.sentiment in ("neutral", "positive", "negative")
+        assert sum(u.probabilities["sentiment"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert u.concepts == []  # no knowledge in this model
+        assert u.act is None
+    assert res.labels("sentiment") == [u.sentiment for u in res]
+    assert "sentiment" in res.to_table(width=120)
+
+
+def test_annotate_many_streams_in_order_and_matches_annotate(ket_annotator):
+    convs = [CONVERSATION, CONVERSATION[:2], {"id": "named", "utterances": [{"speaker": "A", "text": "I am sad"}]}]
+    feed = iter(convs)
+    many = list(ket_annotator.annotate_many(feed, batch_size=2))
+    assert [r.conversation_id for r in many] == ["1", "2", "named"]
+    for conv, r in zip(convs, many):
+        single = ket_annotator.annotate(conv)
+        for a, b in zip(r, single):
+            assert a.labels == b.labels
+            np.testing.assert_allclose(list(a.probabilities["emotion"].values()),
+                                       list(b.probabilities["emotion"].values()), atol=1e-5)
+            assert [c.concept for c in a.concepts] == [c.concept for c in b.concepts]
+
+
+def test_annotate_many_is_lazy(ket_annotator):
+    def endless():
+        while True:
+            yield CONVERSATION
+
+    gen = ket_annotator.annotate_many(endless(), batch_size=2)
+    assert len(next(gen)) == 4 and len(next(gen)) == 4
+
+
+@pytest.mark.parametrize("bad, match", [
+    ([], "no utterances"),
+    ([("A", "hello"), ("B", "   ")], "utterance 2 is empty"),
+    ([("A", "hello"), ("B", "")], "utterance 2 is empty"),
+    ({"utterances": []}, "no utterances"),
+    ("just a string", "expected a list of utterances"),
+])
+def test_bad_conversations_raise_naming_the_problem(ket_annotator, bad, match):
+    with pytest.raises(DataFormatError, match=match):
+        ket_annotator.annotate(bad)
+
+
+def test_missing_speaker_is_allowed_with_a_warning(ket_annotator):
+    with pytest.warns(UserWarning, match="1 utterance\\(s\\) without a speaker"):
+        res = ket_annotator.annotate([{"speaker": "A", "text": "I am happy"}, {"text": "my dog"}])
+    assert res[1].speaker == "speaker"
+
+
+def test_long_utterance_warning_names_the_utterance(ket_model_dir, tiny_encoder, tiny_atomic):
+    """An encoder that truncates (reports it with TruncationWarning): the annotator names the utterance."""
+
+    class Tok:
+        def __call__(self, texts, **kw):
+            return {"input_ids": [t.split() for t in texts]}
+
+    class Model:
+        tokenizer, max_seq_length = Tok(), 5
+
+    class TruncatingEncoder(type(tiny_encoder)):
+        model = Model()
+
+        def encode(self, texts, batch_size=None, show_progress=None):
+            n = sum(len(t.split()) > 5 for t in texts)
+            if n:
+                warnings.warn(f"{n} texts truncated", TruncationWarning)
+            return super().encode(texts)
+
+    enc = TruncatingEncoder()
+    ann = Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=enc, events=None)
+    long = "I am so happy " * 10
+    with pytest.warns(TruncationWarning, match=r"utterance\(s\) 3 are longer than the sentence encoder's 5 "
+                                               "tokens") as rec:
+        res = ann.annotate([("A", "hi there"), ("B", "I am sad"), ("A", long)])
+    assert [u.truncated for u in res] == [False, False, True]
+    assert res.to_dict()["utterances"][2]["truncated"] is True
+    assert not any("texts truncated" in str(w.message) for w in rec)  # replaced by the precise warning
+
+
+def test_many_content_words_warn_that_knowledge_was_cut(ket_annotator):
+    # The tiny KET's builder keeps 6 content words per utterance.
+    text = "happy joy smile sad cry dog pet job work exam"
+    with pytest.warns(TruncationWarning, match=r"utterance\(s\) 2 have more than 6 content words"):
+        ket_annotator.annotate([("A", "hello"), ("B", text)])
+
+
+def test_result_is_a_sequence_and_prints_a_table(ket_annotator):
+    res = ket_annotator.annotate(CONVERSATION)
+    assert isinstance(res, AnnotationResult) and len(res) == 4 and res[0].text == "I got the job"
+    assert [u.index for u in res] == [0, 1, 2, 3]
+    table = str(res)
+    assert "emotion" in table and "I got the job" in table and "xReact: proud" in table
+
+
+@pytest.mark.slow
+def test_ten_thousand_utterances_use_a_linear_context_graph(ket_annotator):
+    texts = [("A" if i % 2 else "B", f"my dog is happy {i}") for i in range(10_000)]
+    res = ket_annotator.annotate(texts, top_k=2)
+    assert len(res) == 10_000
+    data, _ = res.graph
+    window = ket_annotator.pipeline.builder.params["window"]
+    assert data["utterance", "context", "utterance"].edge_index.size(1) <= 10_000 * (2 * window + 1)
+    assert res[9_999].text == "my dog is happy 9999" and len(res[9_999].concepts) == 2
+
+
+def test_model_folder_errors(tmp_path):
+    with pytest.raises(KgemoError, match="no such model folder"):
+        Annotator.from_pretrained(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(KgemoError, match="not a kgemo model folder"):
+        Annotator.from_pretrained(tmp_path / "empty")
+
+
+def test_run_folder_resolves_to_its_model(ket_model_dir, tiny_encoder, tmp_path):
+    import shutil
+
+    shutil.copytree(ket_model_dir, tmp_path / "run" / "model")
+    ann = Annotator.from_pretrained(tmp_path / "run", device="cpu", encoder=tiny_encoder, events=None)
+    assert ann.annotate(CONVERSATION)[0].emotion
