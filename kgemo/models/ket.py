@@ -109,3 +109,8 @@ class KET(KGModel):
         """``concept_edge_weight`` α per (concept → token) edge (sums to 1 over each token's concepts) and
         ``token_weight`` β per token (sums to 1 over each utterance's tokens)."""
         return self._encode(batch)[1]
+
+    def forward_explain(self, batch) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """Logits and :meth:`explain`'s evidence from one pass (the annotator's path)."""
+        h, evidence = self._encode(batch)
+        return {t: head(h) for t, head in self.heads.items()}, evidence

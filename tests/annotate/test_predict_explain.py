@@ -37,3 +37,20 @@ def test_default_forward_explain_is_forward_then_explain(joint_model_dir, tiny_e
     assert ev == {} and set(logits) == {"emotion", "sentiment"}
     for task, value in ann.model(batch).items():
         assert torch.equal(logits[task], value)
+
+
+def test_ket_forward_explain_is_one_pass_with_the_same_outputs(ket_annotator):
+    from kgemo.graphs import batches
+
+    model = ket_annotator.model
+    conv = Conversation("c", [Utterance(t, s) for s, t in CONVERSATION])
+    graphs = ket_annotator.pipeline.graphs([conv], {}, features=ket_annotator.pipeline.encode([conv]))
+    batch = next(batches(graphs, 1, ket_annotator.transform))
+    passes = []
+    original = model._encode
+    model._encode = lambda b: passes.append(1) or original(b)
+    logits, ev = model.forward_explain(batch)
+    assert passes == [1]
+    assert torch.equal(logits["emotion"], model(batch)["emotion"])
+    for k, v in model.explain(batch).items():
+        assert torch.equal(ev[k], v)
