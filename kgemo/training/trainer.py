@@ -7,6 +7,7 @@ Run folder (``config.run_dir``)::
     model/               best-dev model as a folder (config.json, model.safetensors, labels.json, README.md)
     logs/version_N/      CSV metrics per epoch (one version per attempt)
     metrics.json         dev and test scores of the best model, epochs, timing
+    report_<split>_<task>.json, confusion_<split>_<task>.png   per-class scores and confusion matrix
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from ..errors import KgemoError
 from ..graphs.batching import GraphLoader
-from ..metrics import class_weights, score
+from ..metrics import class_weights, classification_report, confusion_matrix_png, score
 from ..models import get_model_class, load_model, save_model
 from ..models.predict import predict
 from ..storage import atomic_write, read_json, write_json
@@ -51,14 +52,24 @@ def build_model(config: ExperimentConfig, data: PreparedData):
 
 
 def score_graphs(model, graphs, transform, label_spaces, metrics, batch_size: int = 64,
-                 device: str = "cpu") -> dict[str, float]:
-    """The dataset metric of every task on ``graphs`` (labels -1 ignored)."""
+                 device: str = "cpu", report_dir: Path | None = None, split: str = "test") -> dict[str, float]:
+    """The dataset metric of every task on ``graphs`` (labels -1 ignored).
+
+    With ``report_dir``, also writes ``report_<split>_<task>.json`` (per-class precision / recall / F1) and
+    ``confusion_<split>_<task>.png`` there.
+    """
     probs = predict(model, graphs, transform, batch_size, device)
     out = {}
     for task, p in probs.items():
         y = torch.cat([g["utterance"][f"y_{task}"] for g in graphs]).numpy()
         keep = y >= 0
-        out[task] = score(metrics[task], y[keep], p.argmax(-1).numpy()[keep], label_spaces[task])
+        y_true, y_pred = y[keep], p.argmax(-1).numpy()[keep]
+        out[task] = score(metrics[task], y_true, y_pred, label_spaces[task])
+        if report_dir is not None and keep.any():
+            report = classification_report(y_true, y_pred, label_spaces[task], metric=metrics[task])
+            write_json(report_dir / f"report_{split}_{task}.json", report)
+            confusion_matrix_png(y_true, y_pred, label_spaces[task], report_dir / f"confusion_{split}_{task}.png",
+                                 title=f"{split}: {label_spaces[task].name}")
     return out
 
 
@@ -184,7 +195,8 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
     results["train_utterances_per_s"] = round(results["train_utterances"] * max(1, epochs_run) / train_time, 1)
     for split in ("dev", "test"):
         if data.graphs.get(split):
-            results[split] = score_graphs(best, data.graphs[split], transform, data.label_spaces, data.metrics)
+            results[split] = score_graphs(best, data.graphs[split], transform, data.label_spaces, data.metrics,
+                                          report_dir=run_dir, split=split)
     write_json(metrics_path, results)
     return results
 

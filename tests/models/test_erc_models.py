@@ -1,5 +1,6 @@
 """Every ERC model: a 2-epoch smoke train through the real trainer (loss falls), and save → load → same output."""
 import csv
+import json
 
 import pytest
 import torch
@@ -31,6 +32,9 @@ def test_two_epoch_smoke_train_loss_falls(name, tiny_encoder, tmp_path):
     assert len(losses) == 2 and losses[1] < losses[0]
     assert result["complete"] and set(result["test"]) == {"emotion"}
     assert 0 <= result["test"]["emotion"] <= 100
+    assert (tmp_path / "run" / "confusion_test_emotion.png").read_bytes()[:4] == b"\x89PNG"
+    report = json.loads((tmp_path / "run" / "report_test_emotion.json").read_text())
+    assert report["score"] == pytest.approx(result["test"]["emotion"])
     # The exported best model reloads and scores the same graphs identically.
     model, pipeline = load_model(tmp_path / "run" / "model")
     assert pipeline["builder"]["name"] == MODELS[name]
