@@ -8,7 +8,9 @@ embeddings the pipeline already computed, and warnings for inputs it had to cut.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -49,6 +51,27 @@ def resolve_model_path(name_or_path: str | Path = "default") -> Path:
                      "runs/<name>/seed<k>/model")
 
 
+@contextlib.contextmanager
+def _threads(n: int | None):
+    """Run a block with ``n`` torch (and, when loaded, FAISS) intra-op threads; ``None``: unchanged. The previous
+    counts are restored."""
+    if n is None:
+        yield
+        return
+    faiss = sys.modules.get("faiss")
+    before = torch.get_num_threads()
+    faiss_before = faiss.omp_get_max_threads() if faiss is not None else None
+    torch.set_num_threads(n)
+    if faiss is not None:
+        faiss.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        if faiss is not None:
+            faiss.omp_set_num_threads(faiss_before)
+
+
 def _pick_device(device: str | torch.device | None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -77,6 +100,11 @@ class Annotator:
         event_relations: ATOMIC relations to show.
         batch_size: conversations per model batch (and per chunk of :meth:`annotate_many`).
         device: where the model runs (default: CUDA when available); the encoder follows the pipeline.
+        compute_threads: intra-op threads (torch and FAISS) for kgemo's own steps on CPU — the model's forward
+            pass and the ATOMIC search; the sentence encoder keeps its own. These ops are small on
+            conversation-sized inputs and with several threads OpenMP's waiting dominates: on a busy 2-core
+            machine one thread was 50× faster for the model and 3× for the search. ``None`` leaves the settings
+            alone (they are process-wide: use ``None`` when annotating from several Python threads at once).
         name: how the model was named (recorded in results).
 
     Example:
@@ -91,7 +119,7 @@ class Annotator:
 
     def __init__(self, model, pipeline, events: Any = "default", top_k: int = 5, top_events: int = 1,
                  event_relations: Sequence[str] = DEFAULT_EVENT_RELATIONS, batch_size: int = 16,
-                 device: str | torch.device | None = None, name: str | None = None):
+                 device: str | torch.device | None = None, compute_threads: int | None = 1, name: str | None = None):
         if top_k < 0 or top_events < 0 or batch_size < 1:
             raise ValueError(f"top_k and top_events must be >= 0 and batch_size >= 1, got {top_k}, {top_events}, "
                              f"{batch_size}")
@@ -101,6 +129,7 @@ class Annotator:
         self.top_k, self.top_events = int(top_k), int(top_events)
         self.event_relations = tuple(event_relations)
         self.batch_size = int(batch_size)
+        self.compute_threads = compute_threads if self.device.type == "cpu" else None
         self.name = name or model.name
         self.kb = pipeline.knowledge.get("conceptnet")
         # Concept embeddings: the cached full table, or just the concepts met (a fresh install stays fast).
@@ -269,22 +298,26 @@ class Annotator:
         offsets = np.cumsum([0] + [len(c) for c in convs])
         for c, g, a, b in zip(convs, graphs, offsets[:-1], offsets[1:]):
             self._warn_cut(c, enc_cut[a:b], self._knowledge_cut(c, g))
-        events = self._events(convs, np.concatenate(feats))
+        with _threads(self.compute_threads):
+            events = self._events(convs, np.concatenate(feats))
 
         explain = bool(getattr(self.model, "knowledge", ()))
         labels: list[dict[str, str]] = []
         probs: list[dict[str, dict[str, float]]] = []
         concepts: list[list[ConceptEvidence]] = []
+        if isinstance(self.transform, ConceptTable):
+            self.transform.prepare(graphs)  # the chunk's missing concepts in one encoder call, before batching
         g_start = 0
-        for batch, p, ev in predict_batches(self.model, graphs, self.transform, self.batch_size, self.device,
-                                            explain=explain):
-            n_graphs = batch.num_graphs
-            labels_b, probs_b = self._labels(p)
-            labels += labels_b
-            probs += probs_b
-            concepts += self._concepts(batch, ev, top_k)
-            self._keep_weights(graphs[g_start:g_start + n_graphs], ev)
-            g_start += n_graphs
+        with _threads(self.compute_threads):
+            for batch, p, ev in predict_batches(self.model, graphs, self.transform, self.batch_size, self.device,
+                                                explain=explain):
+                n_graphs = batch.num_graphs
+                labels_b, probs_b = self._labels(p)
+                labels += labels_b
+                probs += probs_b
+                concepts += self._concepts(batch, ev, top_k)
+                self._keep_weights(graphs[g_start:g_start + n_graphs], ev)
+                g_start += n_graphs
 
         results, info = [], self.info
         for k, (c, g) in enumerate(zip(convs, graphs)):

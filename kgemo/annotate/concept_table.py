@@ -68,6 +68,15 @@ class ConceptTable:
         self._store = emb if self._store is None else np.concatenate([self._store, emb])
         self._row[missing] = np.arange(have, have + len(missing))
 
+    def prepare(self, graphs) -> None:
+        """Encode, in one call, every concept ``graphs`` will ask for (before batching)."""
+        if self._full is not None:
+            return
+        ids = [g[nt].kid.numpy() for g in graphs for nt in self.node_types
+               if nt in g.node_types and "kid" in g[nt]]
+        if ids:
+            self._ensure(np.concatenate(ids))
+
     def lookup(self, kid: torch.Tensor) -> torch.Tensor:
         """Embeddings ``[n, d]`` of concept ids ``kid`` ``[n]``."""
         kid = kid.cpu()

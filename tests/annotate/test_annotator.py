@@ -279,3 +279,16 @@ def test_run_folder_resolves_to_its_model(ket_model_dir, tiny_encoder, tmp_path)
     shutil.copytree(ket_model_dir, tmp_path / "run" / "model")
     ann = Annotator.from_pretrained(tmp_path / "run", device="cpu", encoder=tiny_encoder, events=None)
     assert ann.annotate(CONVERSATION)[0].emotion
+
+
+def test_model_runs_with_its_own_thread_count_and_restores_torchs(ket_model_dir, tiny_encoder):
+    ann = Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=None)
+    seen = []
+    original = ann.model.forward_explain
+    ann.model.forward_explain = lambda b: seen.append(torch.get_num_threads()) or original(b)
+    torch.set_num_threads(2)
+    ann.annotate(CONVERSATION)
+    assert seen == [1] and torch.get_num_threads() == 2
+    ann.compute_threads = None
+    ann.annotate(CONVERSATION)
+    assert seen == [1, 2]
