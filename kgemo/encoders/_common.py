@@ -220,3 +220,46 @@ def warn_truncated(n_truncated: int, n_total: int, max_length: int, extra: str =
 
 class TruncationWarning(UserWarning):
     """Some inputs were longer than the encoder's ``max_length`` and were cut."""
+
+
+class LazyModel:
+    """What both encoders share: argument checks and the cheap, memoised attributes (``source``, ``id``,
+    ``device``, ``fp16``) that never load the model, so building an encoder or asking its id costs nothing."""
+
+    kind = "encoder"
+
+    def __init__(self, model: str | os.PathLike, device: str | None, batch_size: int, max_length: int,
+                 fp16: bool | None = None):
+        if int(batch_size) < 1 or int(max_length) < 2:
+            raise ValueError(f"batch_size must be >= 1 and max_length >= 2, got {batch_size}, {max_length}")
+        self.model_name = model
+        self.batch_size = int(batch_size)
+        self.max_length = int(max_length)
+        self._device_arg = device
+        self._fp16_arg = fp16
+        self._source: ModelSource | None = None
+        self._device: str | None = None
+        self._id: str | None = None
+        self._model: Any = None
+
+    @property
+    def source(self) -> ModelSource:
+        if self._source is None:
+            self._source = resolve_model(self.model_name)
+        return self._source
+
+    @property
+    def id(self) -> str:
+        if self._id is None:
+            self._id = encoder_id(self.kind, self.source, self.max_length)
+        return self._id
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = pick_device(self._device_arg)
+        return self._device
+
+    @property
+    def fp16(self) -> bool:
+        return self.device.startswith("cuda") if self._fp16_arg is None else bool(self._fp16_arg)

@@ -7,13 +7,13 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import DataFormatError
-from ._common import (DEFAULT_MODEL, ModelSource, check_texts, configure_threads, encoder_id, length_order,
-                      model_max_length, pick_device, resolve_model, show_bar, warn_truncated)
+from ._common import (DEFAULT_MODEL, LazyModel, check_texts, configure_threads, length_order, model_max_length,
+                      show_bar, warn_truncated)
 
 __all__ = ["SentenceEncoder"]
 
 
-class SentenceEncoder:
+class SentenceEncoder(LazyModel):
     r"""Encode texts into fixed-size vectors with a sentence-transformers model.
 
     The model loads on first use, so building an encoder (and asking its :attr:`id`) is cheap. Inputs are
@@ -43,40 +43,7 @@ class SentenceEncoder:
 
     def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str | None = None, batch_size: int = 64,
                  max_length: int = 128, fp16: bool | None = None):
-        if int(batch_size) < 1 or int(max_length) < 2:
-            raise ValueError(f"batch_size must be >= 1 and max_length >= 2, got {batch_size}, {max_length}")
-        self.model_name = model
-        self.batch_size = int(batch_size)
-        self.max_length = int(max_length)
-        self._device_arg = device
-        self._fp16_arg = fp16
-        self._source: ModelSource | None = None
-        self._device: str | None = None
-        self._id: str | None = None
-        self._model: Any = None
-
-    # -- cheap attributes ----------------------------------------------------------------------------------
-    @property
-    def source(self) -> ModelSource:
-        if self._source is None:
-            self._source = resolve_model(self.model_name)
-        return self._source
-
-    @property
-    def id(self) -> str:
-        if self._id is None:
-            self._id = encoder_id(self.kind, self.source, self.max_length)
-        return self._id
-
-    @property
-    def device(self) -> str:
-        if self._device is None:
-            self._device = pick_device(self._device_arg)
-        return self._device
-
-    @property
-    def fp16(self) -> bool:
-        return self.device.startswith("cuda") if self._fp16_arg is None else bool(self._fp16_arg)
+        super().__init__(model, device, batch_size, max_length, fp16)
 
     # -- the model -------------------------------------------------------------------------------------------
     @property

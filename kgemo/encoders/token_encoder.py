@@ -8,8 +8,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..errors import DataFormatError
-from ._common import (DEFAULT_MODEL, ModelSource, check_texts, configure_threads, encoder_id, length_order,
-                      model_max_length, pick_device, resolve_model, show_bar, transformer_folder, warn_truncated)
+from ._common import (DEFAULT_MODEL, LazyModel, check_texts, configure_threads, length_order, model_max_length,
+                      show_bar, transformer_folder, warn_truncated)
 
 __all__ = ["TokenEncoder", "TokenStates"]
 
@@ -37,7 +37,7 @@ class TokenStates:
         return len(self.tokens)
 
 
-class TokenEncoder:
+class TokenEncoder(LazyModel):
     r"""Hidden states per sub-word token and per word, from a Hugging Face encoder (``AutoModel``).
 
     Word states are the mean of the word's sub-word states:
@@ -72,40 +72,9 @@ class TokenEncoder:
 
     def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str | None = None, batch_size: int = 32,
                  max_length: int = 128):
-        if int(batch_size) < 1 or int(max_length) < 2:
-            raise ValueError(f"batch_size must be >= 1 and max_length >= 2, got {batch_size}, {max_length}")
-        self.model_name = model
-        self.batch_size = int(batch_size)
-        self.max_length = int(max_length)
-        self._device_arg = device
-        self._source: ModelSource | None = None
-        self._device: str | None = None
-        self._id: str | None = None
-        self._model: Any = None
+        super().__init__(model, device, batch_size, max_length)
         self._tokenizer: Any = None
         self._limit: int | None = None
-
-    @property
-    def source(self) -> ModelSource:
-        if self._source is None:
-            self._source = resolve_model(self.model_name)
-        return self._source
-
-    @property
-    def id(self) -> str:
-        if self._id is None:
-            self._id = encoder_id(self.kind, self.source, self.max_length)
-        return self._id
-
-    @property
-    def device(self) -> str:
-        if self._device is None:
-            self._device = pick_device(self._device_arg)
-        return self._device
-
-    @property
-    def fp16(self) -> bool:
-        return self.device.startswith("cuda")
 
     @property
     def model(self):

@@ -27,12 +27,13 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..errors import CacheError, DataNotFoundError
+from ..errors import CacheError
 from ..storage import atomic_write, kgemo_home, read_json, sha256_bytes, sha256_file, sha256_json, short_hash
 from ..storage import write_json
 from .conceptnet import resolve_kb_dir
 from .index import VectorIndex, normalise
-from .store import content_checksum, load_arrays, pack_texts, save_arrays, unpack_texts
+from .store import (content_checksum, load_arrays, load_or_rebuild, pack_texts, read_cache_dir, save_arrays,
+                    unpack_texts)
 from .types import AtomicHit
 
 __all__ = ["AtomicTable", "AtomicRetriever", "DEFAULT_RELATIONS", "encode_in_shards"]
@@ -157,29 +158,11 @@ class AtomicTable:
         """Load the bundled table (``"default"``), a built cache by name or a folder (see
         :func:`~kgemo.knowledge.conceptnet.resolve_kb_dir`); a corrupt cache is rebuilt from its recorded sources
         when possible."""
-        path = resolve_kb_dir(name_or_path, "atomic")
-        if not (path / META_FILE).is_file():
-            raise DataNotFoundError(f"no ATOMIC table at {path}; build one with `kgemo kb build atomic --out "
-                                    f"{path}` or use 'default'")
-        try:
-            return cls._load_dir(path, verify)
-        except CacheError as exc:
-            from .build import rebuild_cache
+        def read(path: Path) -> "AtomicTable":
+            meta, arrays = read_cache_dir(path, META_FILE, FORMAT, "ATOMIC table", "atomic", verify)
+            return cls.from_arrays(arrays, meta, path)
 
-            log.warning("%s", exc)
-            if not rebuild_cache(path):
-                raise
-            return cls._load_dir(path, verify)
-
-    @classmethod
-    def _load_dir(cls, path: Path, verify: bool) -> "AtomicTable":
-        meta = read_json(path / META_FILE)
-        if meta.get("format") != FORMAT:
-            raise CacheError(f"{path / META_FILE}: format {meta.get('format')!r}, expected {FORMAT!r}; rebuild it "
-                             f"with `kgemo kb build atomic`")
-        arrays = load_arrays(path / meta["arrays"]["file"], meta["arrays"]["sha256"] if verify else None,
-                             what="ATOMIC table", rebuild_hint="rebuild it with `kgemo kb build atomic`")
-        return cls.from_arrays(arrays, meta, path)
+        return load_or_rebuild(resolve_kb_dir(name_or_path, "atomic"), META_FILE, "ATOMIC table", "atomic", read)
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> str:

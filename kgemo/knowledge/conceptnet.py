@@ -24,9 +24,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..errors import CacheError, DataNotFoundError
+from ..errors import CacheError
 from ..storage import kgemo_home, read_json, sha256_file, short_hash, write_json
-from .store import content_checksum, load_arrays, pack_texts, save_arrays, unpack_texts
+from .store import content_checksum, load_or_rebuild, pack_texts, read_cache_dir, save_arrays, unpack_texts
 from .stopwords import STOPWORDS
 from .text import concept_text, concept_words, lemma_candidates, tokenize
 from .types import Neighbours, Span, Triple
@@ -297,29 +297,12 @@ class ConceptNetKB:
             DataNotFoundError: nothing there; the message says how to build it.
             CacheError: the cache is corrupt and cannot be rebuilt from its recorded sources.
         """
-        path = resolve_kb_dir(name_or_path, "conceptnet")
-        if not (path / META_FILE).is_file():
-            raise DataNotFoundError(f"no ConceptNet KB at {path}; build one with `kgemo kb build conceptnet "
-                                    f"--out {path}` or use 'default'")
-        try:
-            return cls._load_dir(path, verify)
-        except CacheError as exc:
-            from .build import rebuild_cache
+        def read(path: Path) -> "ConceptNetKB":
+            meta, arrays = read_cache_dir(path, META_FILE, FORMAT, "ConceptNet KB", "conceptnet", verify)
+            return cls(arrays, meta, path)
 
-            log.warning("%s", exc)
-            if not rebuild_cache(path):
-                raise
-            return cls._load_dir(path, verify)
-
-    @classmethod
-    def _load_dir(cls, path: Path, verify: bool) -> "ConceptNetKB":
-        meta = read_json(path / META_FILE)
-        if meta.get("format") != FORMAT:
-            raise CacheError(f"{path / META_FILE}: format {meta.get('format')!r}, expected {FORMAT!r}; rebuild "
-                             f"it with `kgemo kb build conceptnet`")
-        arrays = load_arrays(path / meta["arrays"]["file"], meta["arrays"]["sha256"] if verify else None,
-                             what="ConceptNet KB", rebuild_hint="rebuild it with `kgemo kb build conceptnet`")
-        return cls(arrays, meta, path)
+        return load_or_rebuild(resolve_kb_dir(name_or_path, "conceptnet"), META_FILE, "ConceptNet KB", "conceptnet",
+                               read)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"concepts": pack_texts(self.concepts), "indptr": self.indptr, "indices": self.indices,

@@ -23,7 +23,8 @@ import numpy as np
 from ..errors import CacheError
 from ..storage import atomic_write, read_json, sha256_file, sha256_json, write_json
 
-__all__ = ["save_arrays", "load_arrays", "pack_texts", "unpack_texts", "content_checksum", "BuildDir"]
+__all__ = ["save_arrays", "load_arrays", "read_cache_dir", "load_or_rebuild", "pack_texts", "unpack_texts",
+           "content_checksum", "BuildDir"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,41 @@ def save_arrays(path: str | Path, arrays: dict[str, np.ndarray], compress: bool 
     with atomic_write(path, "wb") as fh:
         fh.write(data)
     return hashlib.sha256(data).hexdigest()
+
+
+def read_cache_dir(path: Path, meta_file: str, fmt: str, what: str, command: str, verify: bool = True
+                   ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metadata and verified arrays of one KB cache folder (``<meta_file>`` naming ``arrays.file``/``sha256``).
+
+    Raises:
+        CacheError: wrong format, or arrays missing / corrupt; the message says to run ``kgemo kb build <command>``.
+    """
+    meta = read_json(path / meta_file)
+    hint = f"rebuild it with `kgemo kb build {command}`"
+    if meta.get("format") != fmt:
+        raise CacheError(f"{path / meta_file}: format {meta.get('format')!r}, expected {fmt!r}; {hint}")
+    arrays = load_arrays(path / meta["arrays"]["file"], meta["arrays"]["sha256"] if verify else None,
+                         what=what, rebuild_hint=hint)
+    return meta, arrays
+
+
+def load_or_rebuild(path: Path, meta_file: str, what: str, command: str, load):
+    """``load(path)``; a missing cache is a :class:`DataNotFoundError` saying how to build it, and a corrupt one
+    is reported and rebuilt from the sources its ``build.json`` recorded (when it can be) before loading again."""
+    from ..errors import DataNotFoundError
+
+    if not (path / meta_file).is_file():
+        raise DataNotFoundError(f"no {what} at {path}; build one with `kgemo kb build {command} --out {path}` "
+                                f"or use 'default'")
+    try:
+        return load(path)
+    except CacheError as exc:
+        from .build import rebuild_cache
+
+        log.warning("%s", exc)
+        if not rebuild_cache(path):
+            raise
+        return load(path)
 
 
 def load_arrays(path: str | Path, sha256: str | None = None, what: str = "cache",
