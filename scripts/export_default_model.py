@@ -33,11 +33,12 @@ def _model_card(results: dict, metrics: dict) -> str:
         f"- Config: `{results['config']}`; command: `{results['command']}`.",
         (f"- {results['parameters']:,} parameters ({results['weights_bytes'] / 1e6:.1f} MB float32); best epoch "
          f"{results['best_epoch']} of {results['epochs_run']}."),
-        (f"- Weighted F1, combined MELD + DailyDialog: dev {results['dev']['emotion']:.2f}, "
-         f"test {results['test']['emotion']:.2f}."),
+        (f"- {results['metrics']['emotion']} (the selection metric), combined MELD + DailyDialog: dev "
+         f"{results['dev']['emotion']:.2f}, test {results['test']['emotion']:.2f}."),
     ]
     for ds, r in (results.get("test_per_dataset") or {}).items():
-        lines.append(f"- Test, {ds} alone ({r['utterances']} utterances): weighted F1 {r['scores']['emotion']:.2f}.")
+        scores = ", ".join(f"{m} {v:.2f}" for m, v in r["scores"].items())
+        lines.append(f"- Test, {ds} alone ({r['utterances']} utterances): {scores}.")
     lines += [
         "", ("Training data licenses: MELD (GPL-3.0), DailyDialog (CC BY-NC-SA 4.0): research and non-commercial "
              "use. Knowledge: ConceptNet (CC BY-SA 4.0), NRC-VAD (research / non-commercial), ATOMIC (CC BY 4.0)."),
@@ -45,6 +46,33 @@ def _model_card(results: dict, metrics: dict) -> str:
              "evidence numbers mean: docs/annotate.md."),
     ]
     return "\n".join(lines) + "\n"
+
+
+def per_dataset_scores(model_dir: Path, datasets) -> dict:
+    """Each dataset's test split alone: weighted F1, macro F1 and the metric papers report for it."""
+    import torch
+
+    from kgemo.graphs import InputPipeline
+    from kgemo.metrics import score
+    from kgemo.metrics.scores import DATASET_METRICS
+    from kgemo.models import load_model
+    from kgemo.models.predict import predict
+    from kgemo.training import DataConfig, ExperimentConfig, prepare_data
+
+    model, spec = load_model(model_dir)
+    pipeline = InputPipeline.from_spec(spec)
+    space = model.label_spaces["emotion"]
+    out = {}
+    for ds in datasets:
+        data = DataConfig(datasets=[ds], tasks=["emotion"], label_space=spec["data"]["label_space"])
+        cfg = ExperimentConfig(data=data, model={"name": model.name})
+        graphs = prepare_data(cfg, splits=("test",), pipeline=pipeline).graphs["test"]
+        pred = predict(model, graphs, pipeline.transform)["emotion"].argmax(-1).numpy()
+        y = torch.cat([g["utterance"].y_emotion for g in graphs]).numpy()
+        names = sorted({"weighted_f1", "macro_f1", DATASET_METRICS[f"{ds}/emotion"]})
+        out[ds] = {"utterances": int(len(y)), "paper_metric": DATASET_METRICS[f"{ds}/emotion"],
+                   "scores": {m: round(float(score(m, y[y >= 0], pred[y >= 0], space)), 2) for m in names}}
+    return out
 
 
 def main(argv=None) -> int:
@@ -87,6 +115,8 @@ def main(argv=None) -> int:
         "datasets": metrics["datasets"], "metrics": metrics["metrics"], "best_epoch": metrics["best_epoch"],
         "epochs_run": metrics["epochs_run"], "parameters": metrics["parameters"], "weights_bytes": size,
         "train_time_s": metrics["train_time_s"], "dev": metrics["dev"], "test": metrics["test"],
+        "test_averages": read_json(run / "report_test_emotion.json").get("averages", {})
+        if (run / "report_test_emotion.json").exists() else {},
         "margin": 0.5,
         "margin_reason": "same weights, same inputs and the same metric: the score reproduces to floating-point "
                          "tolerance; 0.5 points allows a few argmax flips from another BLAS / CPU",
@@ -95,16 +125,13 @@ def main(argv=None) -> int:
     with atomic_write(out / "README.md", "w", encoding="utf-8") as fh:
         fh.write(card)
     if args.per_dataset:
-        from kgemo.training import evaluate
-
-        results["test_per_dataset"] = {}
-        for ds in metrics["datasets"]:
-            r = evaluate(out, "test", [ds])
-            results["test_per_dataset"][ds] = {"scores": r["scores"], "utterances": r["utterances"]}
+        results["test_per_dataset"] = per_dataset_scores(out, metrics["datasets"])
     write_json(args.results, results)
     if args.per_dataset:  # the card again, now with the per-dataset scores
         with atomic_write(out / "README.md", "w", encoding="utf-8") as fh:
             fh.write(_model_card(results, metrics))
+    for name in FILES:  # package data must be readable by every user (atomic_write creates 0600 files)
+        (out / name).chmod(0o644)
     print(json.dumps({k: results[k] for k in ("dev", "test", "weights_bytes")} |
                      {"per_dataset": results.get("test_per_dataset")}, indent=2))
     print(f"exported {model_dir} -> {out}; scores -> {args.results}")

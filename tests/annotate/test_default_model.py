@@ -1,0 +1,95 @@
+"""The embedded default model: shipped folder, offline annotation of the example, and its test score."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from kgemo.annotate import DEFAULT_MODEL_DIR, Annotator
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "conversation.json"
+RESULTS = ROOT / "docs" / "results_default.json"
+# The user's cache location as it was before the per-test KGEMO_HOME fixture replaced it (see the margin test).
+_USER_KGEMO_HOME = os.environ.get("KGEMO_HOME")
+
+
+def test_shipped_folder_is_small_and_names_offline_inputs():
+    from kgemo.storage import read_json
+
+    for name in ("config.json", "labels.json", "model.safetensors", "README.md"):
+        assert (DEFAULT_MODEL_DIR / name).is_file(), name
+    assert (DEFAULT_MODEL_DIR / "model.safetensors").stat().st_size < 3_000_000
+    cfg = read_json(DEFAULT_MODEL_DIR / "config.json")
+    spec = cfg["pipeline"]
+    assert spec["encoder"] == "default" and spec["knowledge"] == {"conceptnet": "default"}
+    assert cfg["model"] == "ket" and cfg["tasks"] == ["emotion"]
+    assert spec["data"]["datasets"] == ["meld", "dailydialog"] and spec["data"]["label_space"] == "ekman7"
+    labels = read_json(DEFAULT_MODEL_DIR / "labels.json")
+    assert labels["emotion"]["name"] == "ekman7/emotion"
+
+
+@pytest.fixture(scope="module")
+def default_annotator():
+    return Annotator.from_pretrained("default", device="cpu")
+
+
+@pytest.mark.slow
+def test_default_annotates_the_example_offline(default_annotator):
+    conv = json.loads(EXAMPLE.read_text())
+    res = default_annotator.annotate(conv)
+    assert res.conversation_id == "job-news" and len(res) == len(conv["utterances"]) == 8
+    space = default_annotator.model.label_spaces["emotion"].labels
+    assert all(u.emotion in space for u in res)
+    assert all(0 < sum(c.weight for c in u.concepts) <= 1 + 1e-6 for u in res)
+    assert all(u.events and all(e.provider == "retrieval" for e in u.events) for u in res)
+    # Same input, same output.
+    assert default_annotator.annotate(conv).to_json() == res.to_json()
+    # Clear cases come out as expected.
+    assert res[1].emotion in ("joy", "surprise")       # "No way! That's amazing, congratulations!"
+    assert res[5].emotion == "sadness"                  # "Yeah, that makes me really sad. I'm going to miss you."
+
+
+@pytest.mark.slow
+def test_default_warns_naming_a_long_utterance(default_annotator):
+    from kgemo.encoders import TruncationWarning
+
+    long = " ".join(["I love this place and I am so happy here"] * 40)  # ~400 tokens > 128
+    with pytest.warns(TruncationWarning, match=r"conversation input: utterance\(s\) 2 are longer than the sentence "
+                                               r"encoder's 128 tokens"):
+        res = default_annotator.annotate([("A", "hi"), ("B", long), ("A", "ok")])
+    assert [u.truncated for u in res] == [False, True, False]
+
+
+@pytest.mark.slow
+def test_cli_prints_the_table_for_the_example(capsys):
+    from kgemo.cli import main
+
+    assert main(["annotate", str(EXAMPLE), "--width", "120"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["#", "speaker", "utterance", "emotion"]
+    assert sum(line[:2].strip().isdigit() for line in lines) == 8
+    assert "Guess what?" in out and "xReact:" in out
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_test_split_score_within_margin_of_docs(data_root, monkeypatch):
+    """The shipped weights score what docs/results_default.json (written from the training run) reports, on the
+    same test splits with the same metric, within its stated margin (0.5 points: fp noise from another BLAS/CPU
+    may flip a few argmaxes; nothing else may change). Uses the user's kgemo cache (features, concept embeddings
+    are verified on load and rebuilt if missing), so it costs encoding only on a cold machine."""
+    from kgemo.training import evaluate
+
+    if _USER_KGEMO_HOME is None:
+        monkeypatch.delenv("KGEMO_HOME", raising=False)
+    else:
+        monkeypatch.setenv("KGEMO_HOME", _USER_KGEMO_HOME)
+    recorded = json.loads(RESULTS.read_text())
+    margin = recorded["margin"]
+    result = evaluate(DEFAULT_MODEL_DIR, "test", root=str(data_root))
+    assert result["datasets"] == ["meld", "dailydialog"]
+    assert result["scores"]["emotion"] == pytest.approx(recorded["test"]["emotion"], abs=margin)
