@@ -15,7 +15,6 @@ short ``README.md`` card. No pickles.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -28,7 +27,8 @@ from ..data.labels import LabelSpace
 from ..errors import KgemoError
 from ..storage import atomic_write, read_json, write_json
 
-__all__ = ["KGModel", "ModelConfig", "MODELS", "register_model", "get_model_class", "save_model", "load_model"]
+__all__ = ["KGModel", "ModelConfig", "MODELS", "register_model", "get_model_class", "save_model", "load_model",
+           "utterance_input", "task_heads"]
 
 MODELS: dict[str, type["KGModel"]] = {}
 
@@ -68,6 +68,16 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def utterance_input(c: ModelConfig) -> nn.Sequential:
+    """The shared first step of the ERC models: dropout, projection of the sentence features, GELU, dropout."""
+    return nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.input_dim, c.hidden), nn.GELU(), nn.Dropout(c.dropout))
+
+
+def task_heads(hidden: int, label_spaces: Mapping[str, LabelSpace]) -> nn.ModuleDict:
+    """One linear classifier per task."""
+    return nn.ModuleDict({t: nn.Linear(hidden, len(s)) for t, s in label_spaces.items()})
 
 
 class KGModel(nn.Module):

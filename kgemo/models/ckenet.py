@@ -10,7 +10,7 @@ from torch_geometric.utils import scatter, softmax
 
 from ..data.labels import LabelSpace
 from ..nn import ContextTransformer, KnowledgeGAT
-from .base import KGModel, ModelConfig, register_model
+from .base import KGModel, ModelConfig, register_model, task_heads, utterance_input
 
 __all__ = ["CKENet", "CKENetConfig"]
 
@@ -46,13 +46,12 @@ class CKENet(KGModel):
     def __init__(self, config: CKENetConfig, label_spaces: Mapping[str, LabelSpace]):
         super().__init__(config, label_spaces)
         c = config
-        self.utt_in = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.input_dim, c.hidden), nn.GELU(),
-                                    nn.Dropout(c.dropout))
+        self.utt_in = utterance_input(c)
         self.context = ContextTransformer(c.hidden, c.context_layers, c.heads, c.max_distance, c.dropout)
         self.gat = KnowledgeGAT(c.concept_dim, c.hidden, c.num_relations, c.gat_heads, c.dropout)
         self.query = nn.Linear(c.hidden, c.hidden, bias=False)
         self.out = nn.Sequential(nn.Linear(2 * c.hidden, c.hidden), nn.GELU(), nn.Dropout(c.dropout))
-        self.heads = nn.ModuleDict({t: nn.Linear(c.hidden, len(s)) for t, s in label_spaces.items()})
+        self.heads = task_heads(c.hidden, label_spaces)
 
     def _encode(self, batch) -> tuple[Tensor, dict[str, Any]]:
         u, ctx = batch["utterance"], batch["utterance", "context", "utterance"]

@@ -11,7 +11,7 @@ from torch_geometric.utils import scatter
 from ..data.labels import LabelSpace
 from ..errors import KgemoError
 from ..nn import AttentionPooling, ContextTransformer, KETConceptAttention
-from .base import KGModel, ModelConfig, register_model
+from .base import KGModel, ModelConfig, register_model, task_heads, utterance_input
 
 __all__ = ["KET", "KETConfig"]
 
@@ -62,8 +62,7 @@ class KET(KGModel):
         if c.concept_dim != c.input_dim:
             raise KgemoError(f"KET: concept_dim ({c.concept_dim}) must equal input_dim ({c.input_dim}); "
                              "use the same encoder for utterances and concepts")
-        self.utt_in = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.input_dim, c.hidden), nn.GELU(),
-                                    nn.Dropout(c.dropout))
+        self.utt_in = utterance_input(c)
         # Word and concept vectors stay in the frozen encoder space up to the pooled utterance knowledge: the only
         # learned maps on the word side are the attention scorer and one output projection (a trained projection
         # per word overfit MELD's 10k utterances).
@@ -75,7 +74,7 @@ class KET(KGModel):
         nn.init.zeros_(self.knowledge_out[1].weight)
         nn.init.zeros_(self.knowledge_out[1].bias)
         self.context = ContextTransformer(c.hidden, c.context_layers, c.heads, c.max_distance, c.dropout)
-        self.heads = nn.ModuleDict({t: nn.Linear(c.hidden, len(s)) for t, s in label_spaces.items()})
+        self.heads = task_heads(c.hidden, label_spaces)
 
     def _encode(self, batch) -> tuple[Tensor, dict[str, Any]]:
         u, ctx = batch["utterance"], batch["utterance", "context", "utterance"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Mapping
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..data.labels import LabelSpace
 from ..nn import ContextTransformer
-from .base import KGModel, ModelConfig, register_model
+from .base import KGModel, ModelConfig, register_model, task_heads, utterance_input
 
 __all__ = ["NoKnowledge", "NoKnowledgeConfig"]
 
@@ -39,10 +39,9 @@ class NoKnowledge(KGModel):
     def __init__(self, config: NoKnowledgeConfig, label_spaces: Mapping[str, LabelSpace]):
         super().__init__(config, label_spaces)
         c = config
-        self.utt_in = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.input_dim, c.hidden), nn.GELU(),
-                                    nn.Dropout(c.dropout))
+        self.utt_in = utterance_input(c)
         self.context = ContextTransformer(c.hidden, c.context_layers, c.heads, c.max_distance, c.dropout)
-        self.heads = nn.ModuleDict({t: nn.Linear(c.hidden, len(s)) for t, s in label_spaces.items()})
+        self.heads = task_heads(c.hidden, label_spaces)
 
     def forward(self, batch) -> dict[str, Tensor]:
         u, ctx = batch["utterance"], batch["utterance", "context", "utterance"]
