@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, HeteroConv, HGTConv
 from torch_geometric.typing import EdgeType, Metadata
