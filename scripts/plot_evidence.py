@@ -36,7 +36,7 @@ def plot(result, out: Path, top_k: int = 4, title: str | None = None) -> Path:
 
     n = len(result)
     fig = plt.figure(figsize=(15, 1.25 * n + 1.1), dpi=110)
-    gs = fig.add_gridspec(n, 3, width_ratios=[4.3, 3.0, 3.6], wspace=0.42, hspace=0.35,
+    gs = fig.add_gridspec(n, 3, width_ratios=[4.0, 2.8, 3.6], wspace=0.62, hspace=0.35,
                           left=0.01, right=0.99, top=1 - 0.75 / (1.25 * n + 1.1), bottom=0.02)
     norm = colors.Normalize(0.0, 1.0)
     cmap = matplotlib.colormaps["RdYlGn"]
