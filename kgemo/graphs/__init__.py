@@ -4,6 +4,7 @@ One builder per graph type, each with a schema card in ``graphs/<name>.md``.
 """
 from .batching import GraphLoader, batches
 from .base import BUILDERS, GraphBuilder, get_builder, label_tensor, register_builder
+from .co_interactive_graph import CoInteractiveGraphBuilder
 from .concept_features import ConceptFeatures
 from .concept_graph import ConceptGraphBuilder
 from .conversation_graph import ConversationGraphBuilder, context_edges
@@ -14,5 +15,5 @@ from .pipeline import InputPipeline, load_knowledge
 __all__ = [
     "BUILDERS", "GraphBuilder", "get_builder", "register_builder", "label_tensor", "ConversationGraphBuilder",
     "ConceptGraphBuilder", "ConceptFeatures", "context_edges", "GraphCache", "save_graphs", "load_graphs",
-    "to_networkx", "InputPipeline", "load_knowledge", "batches", "GraphLoader",
+    "to_networkx", "InputPipeline", "load_knowledge", "batches", "GraphLoader", "CoInteractiveGraphBuilder",
 ]
