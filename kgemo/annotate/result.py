@@ -7,7 +7,9 @@ output short and the round trip exact.
 What the numbers mean (see docs/annotate.md):
 
 * ``probabilities[task][label]`` — the model's softmax over the task's classes; ``labels[task]`` is the argmax.
-* :class:`ConceptEvidence` ``weight`` — the share of the utterance's knowledge vector that came from the concept:
+* :class:`ConceptEvidence` ``weight`` — the weight with which the concept's embedding enters the utterance's pooled
+  knowledge vector (KET: :math:`\\mathbf{z}_u = \\sum_t \\beta_t [\\mathbf{g}_t \\Vert \\sum_c \\alpha_{c,t}
+  \\mathbf{g}_c \\Vert \\dots]`), i.e.
   :math:`w_c = \\sum_t \\beta_t\\,\\alpha_{c,t}` over the utterance's tokens :math:`t`, where :math:`\\beta_t` is
   the token's pooling weight (sums to 1 over the utterance's concept-bearing tokens) and :math:`\\alpha_{c,t}` the
   KET concept attention (sums to 1 over the token's ConceptNet neighbours). Over *all* concepts of an utterance
@@ -23,12 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 __all__ = ["ConceptEvidence", "EventEvidence", "UtteranceAnnotation", "AnnotationResult"]
-
-_DIGITS = 6
-
-
-def _r(x: float) -> float:
-    return round(float(x), _DIGITS)
 
 
 @dataclass(frozen=True)
@@ -255,7 +251,7 @@ class AnnotationResult:
         """An rdflib ``Graph``: one ``kg:Annotation`` node per utterance (``urn:kgemo:annotation:<conv>/<i>``)
         with its labels, text, speaker and position, linked by ``kg:evidence`` to every piece of evidence
         (:func:`kgemo.knowledge.rdf.evidence_to_graph`); concepts carry their VAD."""
-        from rdflib import Literal, URIRef
+        from rdflib import Literal
         from rdflib.namespace import XSD
 
         from ..knowledge.rdf import KG, evidence_to_graph
@@ -273,7 +269,6 @@ class AnnotationResult:
             for task, label in u.labels.items():
                 g.add((node, KG[f"{task}Probability"],
                        Literal(u.probabilities[task][label], datatype=XSD.double)))
-            assert isinstance(node, URIRef)
             graph = g if graph is None else graph + g
         return graph
 
