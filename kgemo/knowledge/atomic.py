@@ -410,6 +410,19 @@ class AtomicRetriever:
             return []
         return self.search_vectors(self.encode_queries(texts), k, relations, candidates)
 
+    def _has_relation(self, relation: str) -> np.ndarray:
+        """``[len(heads)]`` bool: which heads have at least one tail for ``relation`` (cached per relation)."""
+        cache = self.__dict__.setdefault("_has_relation_cache", {})
+        if relation not in cache:
+            table = self.table
+            has = np.zeros(len(table.heads), dtype=bool)
+            r = table._rel_index.get(relation)
+            if r is not None:
+                head_of_tuple = np.repeat(np.arange(len(table.heads)), np.diff(table.head_ptr))
+                has[head_of_tuple[table.rel == r]] = True
+            cache[relation] = has
+        return cache[relation]
+
     def search_vectors(self, vectors: np.ndarray, k: int = 3, relations: Sequence[str] = DEFAULT_RELATIONS,
                        candidates: int | None = None) -> list[dict[str, list[AtomicHit]]]:
         """:meth:`search` for queries already embedded by :attr:`encoder` (e.g. utterance features a pipeline
@@ -424,15 +437,17 @@ class AtomicRetriever:
         if not len(vectors):
             return []
         scores, ids = self.search_heads(normalise(vectors), candidates or max(8 * k, 32))
+        # Per relation, which candidates have tails at all (one vectorised test), so the walk below only visits
+        # heads that can contribute; -1 = padding.
+        valid = {rel: (ids >= 0) & self._has_relation(rel)[np.maximum(ids, 0)] for rel in relations}
         out = []
-        for s_row, i_row in zip(scores, ids):
+        for row, (s_row, i_row) in enumerate(zip(scores, ids)):
             res: dict[str, list[AtomicHit]] = {}
             for rel in relations:
                 hits: list[AtomicHit] = []
                 seen: set[str] = set()
-                for s, h in zip(s_row, i_row):
-                    if h < 0:
-                        break
+                for j in np.flatnonzero(valid[rel][row]):
+                    s, h = s_row[j], i_row[j]
                     for tail in self.table.tails_of(int(h), rel):
                         key = _norm_tail(tail)
                         if key not in seen:
