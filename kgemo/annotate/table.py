@@ -31,8 +31,9 @@ def format_table(results: Iterable, width: int | None = None, top: int = 3) -> s
     """Annotations as an aligned text table, one block of lines per utterance.
 
     Columns: ``#``, speaker, utterance (wrapped), one column per task (``label prob``), the top ``top``
-    concepts with their utterance weights, and one ATOMIC event (the best ``xReact`` if any). Long cells wrap
-    within their column, so the table fits ``width`` (default: the terminal's, at least 80).
+    concepts with their utterance weights, and one ATOMIC event (the best ``xReact`` if any); the evidence
+    columns only when a conversation has such evidence. Long cells wrap within their column, so the table fits
+    ``width`` (default: the terminal's, at least 80).
 
     Args:
         results: :class:`~kgemo.annotate.AnnotationResult` objects; each conversation gets a header line when
@@ -45,9 +46,23 @@ def format_table(results: Iterable, width: int | None = None, top: int = 3) -> s
     out: list[str] = []
     for k, res in enumerate(results):
         tasks = list(res.tasks) or (list(res.utterances[0].labels) if res.utterances else [])
-        rows = [[str(u.index + 1), u.speaker, u.text, *_fmt_labels(u, tasks), _fmt_concepts(u, top), _fmt_event(u)]
-                for u in res.utterances]
-        head = ["#", "speaker", "utterance", *tasks, "concepts (weight)", "ATOMIC event"]
+        # Evidence columns only when there is evidence (a model without ConceptNet knowledge has no concepts).
+        show_concepts = any(u.concepts for u in res.utterances)
+        show_events = any(u.events for u in res.utterances)
+        head = ["#", "speaker", "utterance", *tasks]
+        share = {2: 0.45}                                          # the flexible columns' shares of the free width
+        if show_concepts:
+            share[len(head)] = 0.33
+            head.append("concepts (weight)")
+        if show_events:
+            share[len(head)] = 0.22
+            head.append("ATOMIC event")
+        rows = []
+        for u in res.utterances:
+            row = [str(u.index + 1), u.speaker, u.text, *_fmt_labels(u, tasks)]
+            row += [_fmt_concepts(u, top)] if show_concepts else []
+            row += [_fmt_event(u)] if show_events else []
+            rows.append(row)
         n_cols = len(head)
         # Fixed columns take their natural width (capped); the utterance, concept and event columns share the
         # rest, the utterance getting the largest part.
@@ -56,10 +71,11 @@ def format_table(results: Iterable, width: int | None = None, top: int = 3) -> s
         for c in range(3, 3 + len(tasks)):
             fixed[c] = min(nat[c], 20)
         gaps = 2 * (n_cols - 1)
-        flex = {2: 0.45, n_cols - 2: 0.33, n_cols - 1: 0.22}    # utterance, concepts, event
-        minimum = {2: 16, n_cols - 2: len(head[-2]), n_cols - 1: len(head[-1])}
+        total = sum(share.values())
+        flex = {c: v / total for c, v in share.items()}
+        minimum = {c: 16 if c == 2 else len(head[c]) for c in flex}
         avail = max(sum(minimum.values()), width - gaps - sum(fixed.values()))
-        alloc = {c: max(minimum[c], min(nat[c], int(avail * share))) for c, share in flex.items()}
+        alloc = {c: max(minimum[c], min(nat[c], int(avail * f))) for c, f in flex.items()}
         for c in flex:  # over budget (minimums won): take it back from the widest share down to the minimums
             over = sum(alloc.values()) - avail
             if over > 0:

@@ -104,3 +104,11 @@ def test_table_fits_the_width_and_wraps(result):
         assert "conversation input" in text and "conversation x" in text
     lines = format_table([long], width=80).splitlines()
     assert len(lines) > 4  # the utterance wrapped over several lines
+
+
+def test_table_drops_evidence_columns_without_evidence(joint_model_dir, tiny_encoder):
+    from kgemo.annotate import Annotator
+
+    ann = Annotator.from_pretrained(joint_model_dir, device="cpu", encoder=tiny_encoder, events=None)
+    header = ann.annotate(CONVERSATION).to_table(width=100).splitlines()[0].split()
+    assert header == ["#", "speaker", "utterance", "emotion", "sentiment"]
