@@ -29,7 +29,7 @@ def add_arguments(p):
     p.add_argument("--dataset", default="meld")
     p.add_argument("--models", nargs="+", default=["no_knowledge", "ket", "ckenet"])
     p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+X
     p.add_argument("--accelerator", default="auto")
 
 
@@ -45,14 +45,11 @@ def run(args) -> dict:
     for name in args.models:
         cfg = load_config(f"configs/{name}_{args.dataset}.yaml",
                           [f"train.epochs={args.epochs}", "train.progress=false", "train.patience=100",
-                           f"train.accelerator={args.accelerator}"])
+                           f"train.accelerator={args.accelerator}", f"train.threads={args.threads}"])
         pipeline = build_pipeline(cfg)
         _ = pipeline.transform  # concept table from its cache, outside the timings
         # Graph building: cold (build + write the cache) vs cached (read + verify), same conversations.
         with tempfile.TemporaryDirectory() as tmp:
-            import os
-
-            old = os.environ.get("KGEMO_HOME")
             data = prepare_data(cfg, splits=("train",), pipeline=pipeline)  # features from the real cache
             convs = data.conversations["train"]
             feats = [g["utterance"].x.numpy() for g in data.graphs["train"]]
@@ -64,8 +61,6 @@ def run(args) -> dict:
             t = time.perf_counter()
             cache.get_or_build({"bench": name}, lambda: [])
             warm = time.perf_counter() - t
-            if old is not None:
-                os.environ["KGEMO_HOME"] = old
         data = prepare_data(cfg, pipeline=pipeline)
         timer = EpochTimer()
         with tempfile.TemporaryDirectory() as out:
