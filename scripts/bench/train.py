@@ -29,7 +29,8 @@ def add_arguments(p):
     p.add_argument("--dataset", default="meld")
     p.add_argument("--models", nargs="+", default=["no_knowledge", "ket", "ckenet"])
     p.add_argument("--epochs", type=int, default=2)
-X
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: small graph models gain nothing from more on a shared CPU)")
     p.add_argument("--accelerator", default="auto")
 
 
