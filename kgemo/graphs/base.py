@@ -72,6 +72,8 @@ class GraphBuilder:
     name: ClassVar[str] = ""
     version: ClassVar[str] = "0"
     knowledge: ClassVar[tuple[str, ...]] = ()
+    #: Whether graphs are worth caching on disk: False for builders that build faster than a cache reads back.
+    cache: ClassVar[bool] = True
 
     def __init__(self, **params: Any):
         self.params = dict(params)

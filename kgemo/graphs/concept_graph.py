@@ -52,6 +52,7 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
     # Bump when the output changes for the same inputs — including changes to the KB's token normalisation
     # (kgemo.knowledge.text), which the KB checksum does not cover. 2: verb stems prefer "hope" over "hop"; 3: token VAD.
     version = "3"
+    cache = True  # KB lookups: reading the cache back is ~5x faster than building (scripts/benchmark.py train)
     knowledge = ("conceptnet",)
 
     def __init__(self, k: int = 8, max_tokens: int = 32, window: int = 8, past_only: bool = False):

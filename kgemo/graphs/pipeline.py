@@ -112,12 +112,13 @@ class InputPipeline:
                features: Sequence[np.ndarray] | None = None, cache_key: Mapping[str, Any] | None = None,
                progress: bool | None = None, desc: str | None = None) -> list[HeteroData]:
         """Graphs for ``conversations``; with ``cache_key`` (which must identify the conversations, e.g. their
-        files' checksums) they are cached on disk together with the builder, encoder and knowledge identity."""
+        files' checksums) they are cached on disk together with the builder, encoder and knowledge identity —
+        unless the builder says caching does not pay (``builder.cache``)."""
         def build():
             feats = features if features is not None else self.encode(conversations)
             return self.builder.build_many(conversations, feats, label_spaces, self.knowledge, progress, desc)
 
-        if cache_key is None:
+        if cache_key is None or not self.builder.cache:
             return build()
         key = {"inputs": dict(cache_key), "pipeline": self.spec(),
                "labels": {t: s.to_dict() for t, s in label_spaces.items()}}

@@ -82,4 +82,7 @@ def run(args) -> dict:
             r["speed vs no_knowledge"] = round(r["train utt/s"] / base["train utt/s"], 2)
     notes.append(f"{args.epochs} epochs each through `kgemo.training.fit`; s/epoch excludes validation; torch "
                  f"threads {torch.get_num_threads()}.")
+    notes.append("graphs cold = build every train graph and write the cache; cached = read it back and verify. "
+                 "Builders whose cached/cold is below 1 (the plain conversation graph) are not cached "
+                 "(`GraphBuilder.cache = False`).")
     return {"description": __doc__.strip().splitlines()[0], "rows": rows, "notes": notes}
