@@ -98,7 +98,21 @@ class ExperimentConfig:
                 d[key] = sub(**(d[key] or {}))
         if "name" not in (d.get("model") or {}):
             raise KgemoError(f"{source}: model.name is required (e.g. ket, ckenet, no_knowledge, cogat)")
-        return cls(**d)
+        config = cls(**d)
+        _check_train(config.train, source)
+        return config
+
+
+_CLASS_WEIGHTS = ("inverse", "sqrt_inverse")
+
+
+def _check_train(train: TrainConfig, source: str) -> None:
+    # Checked here, not when the first batch needs them, so a typo fails before any data is loaded.
+    if isinstance(train.class_weights, str) and train.class_weights.lower() in ("none", "null", ""):
+        train.class_weights = None
+    if train.class_weights is not None and train.class_weights not in _CLASS_WEIGHTS:
+        raise KgemoError(f"{source}: train.class_weights={train.class_weights!r}; expected one of "
+                         f"{list(_CLASS_WEIGHTS)} or null")
 
 
 def _set(d: dict, dotted: str, value: Any) -> None:

@@ -68,6 +68,10 @@ def test_config_yaml_overrides_and_errors(tmp_path):
     path.write_text("train: {epochs: 3}\n")
     with pytest.raises(KgemoError, match="model.name is required"):
         load_config(path)
+    path.write_text("model: {name: ket}\n")
+    assert load_config(path, ["train.class_weights=none"]).train.class_weights is None
+    with pytest.raises(KgemoError, match=r"ket_meld.yaml: train.class_weights='sqrt'"):
+        load_config(path, ["train.class_weights=sqrt"])
     path.write_text("model: [oops\n")
     with pytest.raises(KgemoError, match="invalid YAML"):
         load_config(path)
