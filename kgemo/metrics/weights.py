@@ -9,11 +9,12 @@ import numpy as np
 from ..data.labels import LabelSpace
 from ..errors import DataFormatError
 
-__all__ = ["class_weights"]
+__all__ = ["CLASS_WEIGHT_SCHEMES", "class_weights"]
 
 log = logging.getLogger(__name__)
 
-_SCHEMES = ("inverse", "sqrt_inverse", None)
+#: The weighting schemes by name (``None`` = unweighted); configs are checked against it when they load.
+CLASS_WEIGHT_SCHEMES = ("inverse", "sqrt_inverse", None)
 
 
 def class_weights(y_train: Any, n_classes: int | LabelSpace, scheme: str | None = "inverse") -> np.ndarray:
@@ -38,8 +39,8 @@ def class_weights(y_train: Any, n_classes: int | LabelSpace, scheme: str | None 
         ``float32`` array of shape ``(n_classes,)``. A class absent from ``y_train`` gets weight 0 (it never
         enters the training loss anyway) and a logged warning.
     """
-    if scheme not in _SCHEMES:
-        raise ValueError(f"unknown class-weight scheme {scheme!r}; expected one of {_SCHEMES}")
+    if scheme not in CLASS_WEIGHT_SCHEMES:
+        raise ValueError(f"unknown class-weight scheme {scheme!r}; expected one of {CLASS_WEIGHT_SCHEMES}")
     n = len(n_classes) if isinstance(n_classes, LabelSpace) else int(n_classes)
     if n < 1:
         raise ValueError(f"n_classes must be >= 1, not {n}")

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import yaml
 
 from ..errors import KgemoError
+from ..metrics.weights import CLASS_WEIGHT_SCHEMES
 
 __all__ = ["DataConfig", "TrainConfig", "ExperimentConfig", "load_config", "apply_overrides"]
 
@@ -103,16 +104,13 @@ class ExperimentConfig:
         return config
 
 
-_CLASS_WEIGHTS = ("inverse", "sqrt_inverse")
-
-
 def _check_train(train: TrainConfig, source: str) -> None:
     # Checked here, not when the first batch needs them, so a typo fails before any data is loaded.
     if isinstance(train.class_weights, str) and train.class_weights.lower() in ("none", "null", ""):
         train.class_weights = None
-    if train.class_weights is not None and train.class_weights not in _CLASS_WEIGHTS:
+    if train.class_weights not in CLASS_WEIGHT_SCHEMES:
         raise KgemoError(f"{source}: train.class_weights={train.class_weights!r}; expected one of "
-                         f"{list(_CLASS_WEIGHTS)} or null")
+                         f"{[s for s in CLASS_WEIGHT_SCHEMES if s]} or null")
 
 
 def _set(d: dict, dotted: str, value: Any) -> None:
