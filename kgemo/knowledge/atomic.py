@@ -19,6 +19,7 @@ Example:
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import re
@@ -124,6 +125,15 @@ class AtomicTable:
         a, b = np.searchsorted(rels, r, "left"), np.searchsorted(rels, r, "right")
         return [self.tails[i] for i in self.tail[lo + a:lo + b]]
 
+    def tail_ids(self, tails: Sequence[str]) -> np.ndarray:
+        """Ids of ``tails`` (exact surface forms, as :meth:`tails_of` and search hits return them); -1 if absent."""
+        out = np.full(len(tails), -1, dtype=np.int64)
+        for i, t in enumerate(tails):
+            j = bisect.bisect_left(self.tails, t)  # tails are sorted (see from_tuples)
+            if j < len(self.tails) and self.tails[j] == t:
+                out[i] = j
+        return out
+
     # -- persistence ----------------------------------------------------------------------------------------
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"heads": pack_texts(self.heads), "tails": pack_texts(self.tails),
@@ -190,7 +200,7 @@ def _load_verified_npy(path: Path, meta_path: Path, expect: dict[str, Any]) -> n
 
 
 def encode_in_shards(texts: Sequence[str], encoder: Any, folder: Path, key: str, shard_size: int = 4096,
-                     show_progress: bool | None = None) -> tuple[np.ndarray, dict[str, int]]:
+                     show_progress: bool | None = None, desc: str = "encoding") -> tuple[np.ndarray, dict[str, int]]:
     """Encode ``texts`` shard by shard, saving each shard (verified by sha256), so an interrupted run resumes.
 
     Returns the normalised ``[n, d]`` float32 embeddings and ``{"reused": shards reused, "encoded": shards
@@ -203,7 +213,7 @@ def encode_in_shards(texts: Sequence[str], encoder: Any, folder: Path, key: str,
     n_shards = max(1, -(-len(texts) // shard_size))
     parts, counts = [], {"reused": 0, "encoded": 0}
     show = sys.stderr.isatty() if show_progress is None else show_progress
-    for i in tqdm(range(n_shards), desc="encoding heads", unit="shard", disable=not show or n_shards < 2):
+    for i in tqdm(range(n_shards), desc=desc, unit="shard", disable=not show or n_shards < 2):
         chunk = list(texts[i * shard_size:(i + 1) * shard_size])
         npy, meta = folder / f"shard-{i:05d}.npy", folder / f"shard-{i:05d}.json"
         expect = {"key": key, "index": i, "n": len(chunk)}
@@ -246,6 +256,7 @@ class AtomicRetriever:
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._index: VectorIndex | None = None
         self._embeddings: np.ndarray | None = None
+        self._tail_embeddings: np.ndarray | None = None
 
     @classmethod
     def load(cls, name_or_path: str | Path = "default", encoder: Any = None, **kwargs: Any) -> "AtomicRetriever":
@@ -274,6 +285,11 @@ class AtomicRetriever:
         return f"atomic-retrieval:{self.table.checksum[:12]}:{self.encoder.id}"
 
     @property
+    def checksum(self) -> str:
+        """What retrieval results depend on besides the encoder: the table and the index kind (graph cache keys)."""
+        return f"{self.table.checksum}:{self.index_kind}"
+
+    @property
     def cache_dir(self) -> Path:
         base = self._cache_dir
         if base is None:
@@ -287,23 +303,33 @@ class AtomicRetriever:
     # -- embeddings and index -------------------------------------------------------------------------------
     def embeddings(self, show_progress: bool | None = None) -> np.ndarray:
         """Normalised head embeddings ``[len(heads), d]``, cached on disk (verified, resumable)."""
-        if self._embeddings is not None:
-            return self._embeddings
-        expect = {"encoder": str(self.encoder.id), "table_checksum": self.table.checksum,
-                  "n": len(self.table.heads)}
-        emb = self._packaged_embeddings(expect)
-        if emb is not None:
+        if self._embeddings is None:
+            expect = {"encoder": str(self.encoder.id), "table_checksum": self.table.checksum,
+                      "n": len(self.table.heads)}
+            emb = self._packaged_embeddings(expect)
+            if emb is None:
+                emb = self._encode_cached("embeddings", self.table.heads, expect, show_progress)
             self._embeddings = emb
-            return emb
+        return self._embeddings
+
+    def tail_embeddings(self, show_progress: bool | None = None) -> np.ndarray:
+        """Normalised tail embeddings ``[len(tails), d]`` (the features of the event graph's ``event`` nodes),
+        cached on disk like the heads'. Computed on first use only: ~80k tails for ATOMIC 2019 dev+test."""
+        if self._tail_embeddings is None:
+            expect = {"encoder": str(self.encoder.id), "table_checksum": self.table.checksum,
+                      "n": len(self.table.tails), "texts": "tails"}
+            self._tail_embeddings = self._encode_cached("tail_embeddings", self.table.tails, expect, show_progress)
+        return self._tail_embeddings
+
+    def _encode_cached(self, name: str, texts: Sequence[str], expect: dict[str, Any],
+                       show_progress: bool | None) -> np.ndarray:
         folder = self.cache_dir
-        npy, meta = folder / "embeddings.npy", folder / "embeddings.json"
+        npy, meta = folder / f"{name}.npy", folder / f"{name}.json"
         emb = _load_verified_npy(npy, meta, expect)
         if emb is None:
-            key = sha256_json(expect)
-            emb, counts = encode_in_shards(self.table.heads, self.encoder, folder / "shards", key,
-                                           self.shard_size, show_progress)
+            emb, counts = encode_in_shards(texts, self.encoder, folder / f"shards-{name}", sha256_json(expect),
+                                           self.shard_size, show_progress, desc=f"encoding ATOMIC {name}")
             write_json(meta, dict(expect, sha256=_save_npy(npy, emb), dim=int(emb.shape[1]), **counts))
-        self._embeddings = emb
         return emb
 
     def _packaged_embeddings(self, expect: dict[str, Any]) -> np.ndarray | None:
