@@ -25,12 +25,12 @@ SAMPLE = Conversation("sample", [
 ], reply_to=[(0, 0), (1, 1), (2, 2), (0, 2)])
 
 COLORS = {"utterance": "#4c72b0", "speaker": "#dd8452", "token": "#55a868", "concept": "#c44e52",
-          "act": "#8172b3", "sentiment": "#937860"}
+          "act": "#8172b3", "sentiment": "#937860", "event": "#da8bc3", "topic": "#8c8c8c"}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("builder", help="conversation, concept, co_interactive")
+    p.add_argument("builder", help="conversation, concept, co_interactive, event")
     p.add_argument("-o", "--out", required=True)
     p.add_argument("--k", type=int, default=2, help="concepts per token (concept graph)")
     args = p.parse_args(argv)
@@ -46,13 +46,26 @@ def main(argv=None) -> int:
                                                               "emotion": {"joy": "happiness"}.get(
                                                                   u.labels["emotion"], u.labels["emotion"])})
                                 for u in SAMPLE.utterances]
-    g = get_builder(args.builder, **params)(SAMPLE, np.zeros((len(SAMPLE), 4), np.float32), spaces, knowledge)
+    feats = np.zeros((len(SAMPLE), 4), np.float32)
+    if args.builder == "event":
+        # ATOMIC is searched with the utterances' own sentence embeddings, so this one needs the real encoder.
+        from kgemo.encoders import SentenceEncoder
+        from kgemo.knowledge import AtomicRetriever
+
+        encoder = SentenceEncoder("default")
+        feats = encoder.encode(SAMPLE.texts)
+        params.update(k=1, relations=["xIntent", "xReact", "oReact"])
+        knowledge = {"atomic": AtomicRetriever.load("default", encoder=encoder)}
+    g = get_builder(args.builder, **params)(SAMPLE, feats, spaces, knowledge)
     names = {"utterance": [f"u{i}: {u.text[:22]}" for i, u in enumerate(SAMPLE)],
              "speaker": sorted(set(SAMPLE.speakers), key=SAMPLE.speakers.index)}
     if "token" in g.node_types:
         kb = knowledge["conceptnet"]
         names["token"] = [kb.concepts[i] for i in g["token"].kid.tolist()]
         names["concept"] = [kb.concepts[i] for i in g["concept"].kid.tolist()]
+    if "event" in g.node_types:
+        names["event"] = [knowledge["atomic"].table.tails[i] for i in g["event"].tid.tolist()]
+        names["topic"] = ["topic"]
     nxg = to_networkx(g, names)
     pos = nx.kamada_kawai_layout(nx.Graph(nxg))
     fig, ax = plt.subplots(figsize=(11, 7))

@@ -164,7 +164,8 @@ class Annotator:
         else:
             kspec = spec.get("knowledge", {})
             builder = get_builder(spec["builder"]["name"], **spec["builder"].get("params", {}))
-            pipeline = InputPipeline(builder, encoder, load_knowledge(kspec), kspec, spec.get("encoder", "custom"))
+            pipeline = InputPipeline(builder, encoder, load_knowledge(kspec, encoder), kspec,
+                                     spec.get("encoder", "custom"))
         kwargs.setdefault("name", "default" if str(name_or_path) == "default" else str(path))
         return cls(model, pipeline, device=dev, **kwargs)
 

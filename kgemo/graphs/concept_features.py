@@ -1,27 +1,31 @@
-"""Attach ConceptNet concept embeddings to the ``token`` / ``concept`` nodes of a (batched) graph."""
+"""Attach rows of a knowledge table (concept or ATOMIC-tail embeddings) to the id-carrying nodes of a graph."""
 from __future__ import annotations
+
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch_geometric.data import HeteroData
 
-__all__ = ["ConceptFeatures"]
+__all__ = ["NodeFeatures", "ConceptFeatures", "ComposeFeatures"]
 
 
-class ConceptFeatures:
-    """A transform setting ``data[t].x = table[data[t].kid]`` for the node types that carry concept ids.
+class NodeFeatures:
+    """A transform setting ``data[t].x = table[data[t].<id_attr>]`` for the node types that carry ids.
 
-    Graphs store ids so that a cached dataset does not repeat a 384-d vector for every occurrence of a concept;
-    one table (``ConceptNetKB.concept_embeddings(encoder)``) serves training, evaluation and annotation.
+    Graphs store ids so that a cached dataset does not repeat a 384-d vector for every occurrence of a concept or
+    event; one table (``ConceptNetKB.concept_embeddings(encoder)``, ``AtomicRetriever.tail_embeddings()``) serves
+    training, evaluation and annotation.
 
     Args:
-        table: [num_concepts, d] concept embeddings (NumPy or tensor; kept as float32).
+        table: [num_ids, d] embeddings (NumPy or tensor; kept as float32).
         node_types: the node types to fill.
+        id_attr: the node attribute holding row ids of ``table``.
     """
 
-    def __init__(self, table, node_types: tuple[str, ...] = ("token", "concept")):
+    def __init__(self, table, node_types: tuple[str, ...], id_attr: str):
         self.table = torch.as_tensor(np.asarray(table, dtype=np.float32))
-        self.node_types = node_types
+        self.node_types, self.id_attr = node_types, id_attr
 
     @property
     def dim(self) -> int:
@@ -29,9 +33,31 @@ class ConceptFeatures:
 
     def __call__(self, data: HeteroData) -> HeteroData:
         for nt in self.node_types:
-            if nt in data.node_types and "kid" in data[nt]:
-                data[nt].x = self.table[data[nt].kid]
+            if nt in data.node_types and self.id_attr in data[nt]:
+                data[nt].x = self.table[data[nt][self.id_attr]]
         return data
 
     def __repr__(self) -> str:
-        return f"ConceptFeatures(table={tuple(self.table.shape)})"
+        return f"{type(self).__name__}(table={tuple(self.table.shape)}, {self.node_types}, id_attr={self.id_attr!r})"
+
+
+class ConceptFeatures(NodeFeatures):
+    """ConceptNet concept embeddings on the concept graph's ``token`` and ``concept`` nodes (``kid`` ids)."""
+
+    def __init__(self, table, node_types: tuple[str, ...] = ("token", "concept")):
+        super().__init__(table, node_types, "kid")
+
+
+class ComposeFeatures:
+    """Apply several feature transforms in order (a graph with concepts and events needs both tables)."""
+
+    def __init__(self, transforms: Sequence[Callable[[HeteroData], HeteroData]]):
+        self.transforms = list(transforms)
+
+    def __call__(self, data: HeteroData) -> HeteroData:
+        for t in self.transforms:
+            data = t(data)
+        return data
+
+    def __repr__(self) -> str:
+        return f"ComposeFeatures({self.transforms!r})"

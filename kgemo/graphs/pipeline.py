@@ -17,7 +17,7 @@ from ..data.labels import LabelSpace
 from ..errors import KgemoError
 from ..storage import sha256_json
 from .base import GraphBuilder, get_builder
-from .concept_features import ConceptFeatures
+from .concept_features import ComposeFeatures, ConceptFeatures, NodeFeatures
 from .graph_cache import GraphCache
 
 __all__ = ["InputPipeline", "load_knowledge"]
@@ -25,16 +25,24 @@ __all__ = ["InputPipeline", "load_knowledge"]
 log = logging.getLogger(__name__)
 
 
-def load_knowledge(spec: Mapping[str, str]) -> dict[str, Any]:
-    """``{"conceptnet": "default" | path}`` → ``{"conceptnet": ConceptNetKB}`` (and likewise for other sources)."""
+def load_knowledge(spec: Mapping[str, str], encoder: Any = None) -> dict[str, Any]:
+    """``{"conceptnet": "default" | path, "atomic": "default" | path}`` → the loaded sources.
+
+    ``encoder`` is given to the ATOMIC retriever, so that utterance features and ATOMIC heads share one space (the
+    event graph queries ATOMIC with the utterance features).
+    """
     out: dict[str, Any] = {}
     for source, where in spec.items():
         if source == "conceptnet":
             from ..knowledge import ConceptNetKB
 
             out[source] = ConceptNetKB.load(where)
+        elif source == "atomic":
+            from ..knowledge import AtomicRetriever
+
+            out[source] = AtomicRetriever.load(where, encoder=encoder)
         else:
-            raise KgemoError(f"unknown knowledge source {source!r}; known: conceptnet")
+            raise KgemoError(f"unknown knowledge source {source!r}; known: conceptnet, atomic")
     return out
 
 
@@ -59,7 +67,7 @@ class InputPipeline:
         if missing:
             raise KgemoError(f"graph builder {builder.name!r} needs knowledge {missing}; add e.g. "
                              f"knowledge: {{{missing[0]}: default}} to the config")
-        self._transform: ConceptFeatures | None = None
+        self._transform: NodeFeatures | ComposeFeatures | None = None
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], device: str | None = None) -> "InputPipeline":
@@ -68,7 +76,7 @@ class InputPipeline:
         encoder = SentenceEncoder(spec.get("encoder", "default"), device=device)
         kspec = spec.get("knowledge", {})
         builder = get_builder(spec["builder"]["name"], **spec["builder"].get("params", {}))
-        pipe = cls(builder, encoder, load_knowledge(kspec), kspec, spec.get("encoder", "default"))
+        pipe = cls(builder, encoder, load_knowledge(kspec, encoder), kspec, spec.get("encoder", "default"))
         expected = spec.get("encoder_id")
         if expected and expected != encoder.id:
             log.warning("encoder %s has id %s, but the model was trained with %s; predictions may differ",
@@ -83,19 +91,27 @@ class InputPipeline:
                 "knowledge_checksums": {k: getattr(v, "checksum", None) for k, v in self.knowledge.items()}}
 
     @property
-    def transform(self) -> ConceptFeatures | None:
-        """Per-batch feature attachment (concept embeddings), or ``None`` when the graphs carry all features."""
-        if self._transform is None and "conceptnet" in self.builder.knowledge:
-            kb = self.knowledge["conceptnet"]
-            self._transform = ConceptFeatures(kb.concept_embeddings(self.encoder))
+    def transform(self) -> NodeFeatures | ComposeFeatures | None:
+        """Per-batch feature attachment (concept and/or ATOMIC tail embeddings), or ``None`` when the graphs
+        carry all their features."""
+        if self._transform is None:
+            parts: list[NodeFeatures] = []
+            if "conceptnet" in self.builder.knowledge:
+                parts.append(ConceptFeatures(self.knowledge["conceptnet"].concept_embeddings(self.encoder)))
+            if "atomic" in self.builder.knowledge:
+                parts.append(NodeFeatures(self.knowledge["atomic"].tail_embeddings(), ("event",), "tid"))
+            self._transform = parts[0] if len(parts) == 1 else ComposeFeatures(parts) if parts else None
         return self._transform
 
     def model_dims(self) -> dict[str, int]:
-        """Input sizes a model config needs (``input_dim``, ``concept_dim``, ``num_relations``)."""
+        """Input sizes a model config needs (``input_dim``; ``concept_dim`` and ``num_relations`` with ConceptNet;
+        ``event_dim`` with ATOMIC)."""
         dims = {"input_dim": int(self.encoder.dim)}
         if "conceptnet" in self.knowledge:
-            dims["concept_dim"] = int(self.transform.dim)
+            dims["concept_dim"] = int(self.encoder.dim)  # concept texts are embedded by the pipeline's encoder
             dims["num_relations"] = len(self.knowledge["conceptnet"].relations)
+        if "atomic" in self.knowledge:
+            dims["event_dim"] = int(self.knowledge["atomic"].encoder.dim)
         return dims
 
     def encode(self, conversations: Sequence[Conversation], batch_size: int | None = None) -> list[np.ndarray]:

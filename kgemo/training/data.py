@@ -89,7 +89,7 @@ def build_pipeline(config: ExperimentConfig) -> InputPipeline:
     model_cls = get_model_class(config.model["name"])
     builder = get_builder(model_cls.graph_builder, **config.graph)
     encoder = SentenceEncoder(config.data.encoder, batch_size=config.data.encoder_batch_size)
-    return InputPipeline(builder, encoder, load_knowledge(config.knowledge), config.knowledge,
+    return InputPipeline(builder, encoder, load_knowledge(config.knowledge, encoder), config.knowledge,
                          config.data.encoder)
 
 

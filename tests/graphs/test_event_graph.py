@@ -1,0 +1,125 @@
+"""The ``event`` graph: ATOMIC tails per utterance as typed edges, a topic node, features attached per batch."""
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+from kgemo.data import Conversation, Utterance, label_space
+from kgemo.errors import KgemoError
+from kgemo.graphs import InputPipeline, NodeFeatures, get_builder, load_graphs, load_knowledge, save_graphs
+from kgemo.graphs import to_networkx
+from kgemo.knowledge import AtomicRetriever, AtomicTable
+
+SPACES = {"emotion": label_space("meld", "emotion")}
+WIN, LOSE = "PersonX wins the game", "PersonX loses the game"
+TUPLES = [
+    (WIN, "xReact", "happy"), (WIN, "xReact", "proud"), (WIN, "oReact", "jealous"), (WIN, "xIntent", "to win"),
+    (LOSE, "xReact", "sad"), (LOSE, "oReact", "happy"), (LOSE, "xIntent", "to try"),
+]
+
+
+@pytest.fixture
+def retriever(tiny_encoder):
+    return AtomicRetriever(AtomicTable.from_tuples(TUPLES), encoder=tiny_encoder)
+
+
+def conv():
+    # The utterances are the heads' own texts, so with the hash encoder each finds its head at cosine 1.
+    return Conversation("d1", [Utterance(WIN, "Ann", {"emotion": "joy"}), Utterance(LOSE, "Bob", {"emotion": "sadness"}),
+                               Utterance("whatever", "Ann")])
+
+
+def build(retriever, encoder, **params):
+    c = conv()
+    return get_builder("event", window=1, **params)(c, encoder.encode(c.texts), SPACES, {"atomic": retriever})
+
+
+def edges(g, rel):
+    e = g["event", rel, "utterance"]
+    tails = g["event"].tid.tolist()
+    return {(tails[s], d): (round(float(sc), 4), int(r))
+            for s, d, sc, r in zip(*e.edge_index.tolist(), e.score.tolist(), e.rank.tolist())}
+
+
+def test_events_link_to_the_utterance_whose_head_they_follow(retriever, tiny_encoder):
+    g = build(retriever, tiny_encoder, k=1, relations=["xReact", "oReact"])
+    tid = retriever.table.tail_ids(["happy", "proud", "jealous", "sad"]).tolist()
+    happy, _, jealous, sad = tid
+    x_react, o_react = edges(g, "xReact"), edges(g, "oReact")
+    # Best xReact of "wins" is its own first tail (score 1, rank 0); of "loses", "sad".
+    assert x_react[(happy, 0)] == (1.0, 0) and x_react[(sad, 1)] == (1.0, 0)
+    assert o_react[(jealous, 0)] == (1.0, 0) and o_react[(happy, 1)] == (1.0, 0)
+    # "happy" (xReact of utterance 0, oReact of utterance 1) is one event node with two typed edges.
+    assert g["event"].tid.tolist().count(happy) == 1
+    assert g["event"].num_nodes == len(set(g["event"].tid.tolist())) == 3
+    # Every utterance gets k tails per relation, even one far from every head (its nearest head is still nearest).
+    assert sorted(d for _, d in x_react) == [0, 1, 2]
+    assert ("event", "xIntent", "utterance") not in g.edge_types
+
+
+def test_k_ranks_and_relations(retriever, tiny_encoder):
+    g = build(retriever, tiny_encoder, k=2, relations=["xReact"])
+    happy, proud = retriever.table.tail_ids(["happy", "proud"]).tolist()
+    e = edges(g, "xReact")
+    assert e[(happy, 0)][1] == 0 and e[(proud, 0)][1] == 1
+    assert g.edge_types.count(("event", "xReact", "utterance")) == 1
+    assert set(get_builder("event").params["relations"]) == {"xIntent", "xEffect", "xReact", "oEffect", "oReact"}
+
+
+def test_topic_node_is_the_mean_feature_linked_to_every_utterance(retriever, tiny_encoder):
+    g = build(retriever, tiny_encoder)
+    feats = tiny_encoder.encode(conv().texts)
+    assert torch.allclose(g["topic"].x, torch.from_numpy(feats.mean(0, keepdims=True)))
+    assert g["topic", "about", "utterance"].edge_index.tolist() == [[0, 0, 0], [0, 1, 2]]
+    # The conversation part is the conversation builder's.
+    assert g["utterance"].y_emotion.tolist() == [SPACES["emotion"].index("joy"), SPACES["emotion"].index("sadness"), -1]
+
+
+def test_errors_say_what_is_missing(retriever, tiny_encoder):
+    c = conv()
+    with pytest.raises(KgemoError, match="needs knowledge=\\{'atomic'"):
+        get_builder("event")(c, tiny_encoder.encode(c.texts), SPACES)
+    with pytest.raises(KgemoError, match="dialogue d1: 8-d utterance features cannot query ATOMIC heads embedded by "
+                                         "tiny-hash-16"):
+        get_builder("event")(c, np.zeros((3, 8), np.float32), SPACES, {"atomic": retriever})
+    with pytest.raises(KgemoError, match="at least one ATOMIC relation"):
+        get_builder("event", relations=[])
+
+
+def test_tail_features_attach_per_batch_and_survive_the_graph_file(retriever, tiny_encoder, tmp_path):
+    g1 = build(retriever, tiny_encoder, k=1)
+    save_graphs([g1, g1], tmp_path / "g.safetensors")
+    loaded = load_graphs(tmp_path / "g.safetensors")
+    assert loaded[0].edge_types == g1.edge_types
+    table = retriever.tail_embeddings()
+    assert table.shape == (len(retriever.table.tails), tiny_encoder.dim)
+    batch = NodeFeatures(table, ("event",), "tid")(Batch.from_data_list(loaded))
+    assert torch.equal(batch["event"].x, torch.from_numpy(table)[batch["event"].tid])
+    # A tail's feature is its text's embedding (normalised), so "happy" reads as "happy".
+    happy = int(retriever.table.tail_ids(["happy"])[0])
+    v = tiny_encoder.encode(["happy"])[0]
+    np.testing.assert_allclose(table[happy], v / np.linalg.norm(v), rtol=1e-5)
+
+
+def test_networkx_export_names_relations(retriever, tiny_encoder):
+    g = build(retriever, tiny_encoder, k=1, relations=["xReact"])
+    nxg = to_networkx(g)
+    types = {d["type"] for _, _, d in nxg.edges(data=True)}
+    assert {"xReact", "about", "context", "speaks"} <= types
+    assert all("tid" in nxg.nodes[n] for n in nxg.nodes if n[0] == "event")
+
+
+def test_pipeline_loads_atomic_with_its_encoder_and_caches_graphs(retriever, tiny_encoder, tmp_path, monkeypatch):
+    path = retriever.table.save(tmp_path / "atomic")
+    knowledge = load_knowledge({"atomic": str(path)}, tiny_encoder)
+    assert knowledge["atomic"].encoder is tiny_encoder
+    pipe = InputPipeline(get_builder("event", k=1), tiny_encoder, knowledge, {"atomic": str(path)}, "tiny")
+    assert pipe.model_dims() == {"input_dim": 16, "event_dim": 16}
+    assert pipe.spec()["knowledge_checksums"]["atomic"].startswith(retriever.table.checksum)
+    first = pipe.graphs([conv()], SPACES, cache_key={"files": "x"})
+    # The second call reads the cache: searching ATOMIC again would be a bug.
+    monkeypatch.setattr(AtomicRetriever, "search_vectors", lambda *a, **k: pytest.fail("searched again"))
+    second = pipe.graphs([conv()], SPACES, cache_key={"files": "x"})
+    assert torch.equal(first[0]["event"].tid, second[0]["event"].tid)
+    batch = pipe.transform(Batch.from_data_list(second))
+    assert batch["event"].x.shape == (second[0]["event"].num_nodes, 16)
