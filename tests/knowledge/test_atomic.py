@@ -82,6 +82,20 @@ def test_index_kinds_agree_with_brute_force(kind):
     assert index.kind == kind and index.ntotal == 2000
 
 
+@pytest.mark.parametrize("n_queries", [1, 3, 16])
+def test_flat_small_batches_are_exact_and_leave_faiss_settings_alone(n_queries):
+    faiss = pytest.importorskip("faiss")
+    rng = np.random.default_rng(3)
+    emb = normalise(rng.standard_normal((1000, 24)))
+    q = normalise(rng.standard_normal((n_queries, 24)))
+    before = faiss.cvar.distance_compute_blas_threshold
+    s, i = VectorIndex.build(emb, kind="flat", gpu=False).search(q, 5)
+    bs, bi = brute_force_search(emb, q, 5)
+    np.testing.assert_array_equal(i, bi)
+    np.testing.assert_allclose(s, bs, atol=1e-5)
+    assert faiss.cvar.distance_compute_blas_threshold == before
+
+
 def test_index_serialisation_round_trip():
     rng = np.random.default_rng(1)
     emb = normalise(rng.standard_normal((500, 16)))
