@@ -75,8 +75,11 @@ def utterance_input(c: ModelConfig) -> nn.Sequential:
     return nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.input_dim, c.hidden), nn.GELU(), nn.Dropout(c.dropout))
 
 
-def task_heads(hidden: int, label_spaces: Mapping[str, LabelSpace]) -> nn.ModuleDict:
-    """One linear classifier per task."""
+def task_heads(hidden: int, label_spaces: Mapping[str, LabelSpace], dropout: float | None = None) -> nn.ModuleDict:
+    """One linear classifier per task; with ``dropout`` given, ``Sequential(Dropout, Linear)`` (the joint models)."""
+    if dropout is not None:
+        return nn.ModuleDict({t: nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, len(s)))
+                              for t, s in label_spaces.items()})
     return nn.ModuleDict({t: nn.Linear(hidden, len(s)) for t, s in label_spaces.items()})
 
 

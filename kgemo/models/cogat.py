@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from ..data.labels import LabelSpace
 from ..errors import KgemoError
 from ..nn import CoInteractiveGAT, ConversationLSTM, HashedWordBag, ResidualGAT
-from .base import KGModel, ModelConfig, register_model
+from .base import KGModel, ModelConfig, register_model, task_heads
 
 __all__ = ["CoGAT", "CoGATConfig", "JointConfig", "UtteranceInput", "joint_tasks"]
 
@@ -149,8 +149,7 @@ class CoGAT(KGModel):
         self.act_lstm = ConversationLSTM(c.hidden, c.hidden)
         self.affect_lstm = ConversationLSTM(c.hidden, c.hidden)
         self.co_interactive = CoInteractiveGAT(c.hidden, c.context_layers, c.heads, c.dropout, c.attention_dropout)
-        self.heads = nn.ModuleDict({t: nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.hidden, len(s)))
-                                    for t, s in label_spaces.items()})
+        self.heads = task_heads(c.hidden, label_spaces, c.dropout)
 
     def forward(self, batch) -> dict[str, Tensor]:
         u = batch["utterance"]

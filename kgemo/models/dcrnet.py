@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from ..data.labels import LabelSpace
 from ..nn import CoAttention, ConversationLSTM
-from .base import KGModel, register_model
+from .base import KGModel, register_model, task_heads
 from .cogat import JointConfig, UtteranceInput, joint_tasks
 
 __all__ = ["DCRNet", "DCRNetConfig"]
@@ -82,8 +82,7 @@ class DCRNet(KGModel):
         self.drop = nn.Dropout(c.dropout)
         self.shared = ConversationLSTM(c.hidden, c.hidden)
         self.relations = nn.ModuleList(_RelationLayer(c.hidden, c.heads, c.dropout) for _ in range(c.context_layers))
-        self.heads = nn.ModuleDict({t: nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.hidden, len(s)))
-                                    for t, s in label_spaces.items()})
+        self.heads = task_heads(c.hidden, label_spaces, c.dropout)
 
     def forward(self, batch) -> dict[str, Tensor]:
         u = batch["utterance"]
