@@ -175,6 +175,8 @@ class Annotator:
         if isinstance(events, str):
             from ..knowledge import AtomicRetriever
 
+            if self.pipeline.knowledge_spec.get("atomic") == events:
+                return self.pipeline.knowledge["atomic"]  # the event graph's retriever: same table, loaded once
             # The pipeline's encoder: its utterance features are the retrieval queries (nothing encoded twice).
             return AtomicRetriever.load(events, encoder=self.pipeline.encoder)
         return getattr(events, "retriever", events)  # RetrievedComet wraps a retriever

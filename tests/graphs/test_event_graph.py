@@ -123,3 +123,18 @@ def test_pipeline_loads_atomic_with_its_encoder_and_caches_graphs(retriever, tin
     assert torch.equal(first[0]["event"].tid, second[0]["event"].tid)
     batch = pipe.transform(Batch.from_data_list(second))
     assert batch["event"].x.shape == (second[0]["event"].num_nodes, 16)
+
+
+def test_annotator_reuses_the_event_graphs_retriever(retriever, tiny_encoder, tmp_path):
+    from kgemo.annotate import Annotator
+    from kgemo.models import NoKnowledge, NoKnowledgeConfig
+
+    path = str(retriever.table.save(tmp_path / "atomic"))
+    pipe = InputPipeline(get_builder("event", k=1), tiny_encoder, load_knowledge({"atomic": path}, tiny_encoder),
+                         {"atomic": path}, "tiny")
+    model = NoKnowledge(NoKnowledgeConfig(input_dim=16, hidden=8, heads=2, context_layers=1), SPACES)
+    ann = Annotator(model, pipe, events=path, device="cpu")
+    assert ann.events is pipe.knowledge["atomic"]  # one table and index in memory, not two
+    res = ann.annotate([(u.speaker, u.text) for u in conv()])
+    assert [(e.relation, e.tail) for e in res[0].events] == [("xReact", "happy"), ("oReact", "jealous"),
+                                                             ("xIntent", "to win")]
