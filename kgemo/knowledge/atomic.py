@@ -28,13 +28,13 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..atomic_relations import TODKAT_RELATIONS
 from ..errors import CacheError
 from ..storage import atomic_write, kgemo_home, read_json, sha256_bytes, sha256_file, sha256_json, short_hash
 from ..storage import write_json
-from .conceptnet import resolve_kb_dir
 from .index import VectorIndex, normalise
-from .store import (content_checksum, load_arrays, load_or_rebuild, pack_texts, read_cache_dir, save_arrays,
-                    unpack_texts)
+from .store import (content_checksum, load_arrays, load_cache, pack_texts, read_cache_dir, resolve_kb_dir,
+                    save_arrays, unpack_texts)
 from .types import AtomicHit
 
 __all__ = ["AtomicTable", "AtomicRetriever", "DEFAULT_RELATIONS", "encode_in_shards"]
@@ -46,8 +46,8 @@ ARRAYS_FILE = "atomic.npz"
 META_FILE = "atomic.json"
 #: int8-quantised head embeddings shipped with a table (the bundled default), and their sidecar.
 QUANTIZED_FILE, QUANTIZED_META = "head_embeddings.npz", "head_embeddings.json"
-#: The relations TODKAT retrieves.
-DEFAULT_RELATIONS = ("xIntent", "xReact", "oReact")
+#: The relations retrieved when none are named: TODKAT's.
+DEFAULT_RELATIONS = TODKAT_RELATIONS
 _WS = re.compile(r"\s+")
 
 
@@ -166,13 +166,13 @@ class AtomicTable:
     @classmethod
     def load(cls, name_or_path: str | Path = "default", verify: bool = True) -> "AtomicTable":
         """Load the bundled table (``"default"``), a built cache by name or a folder (see
-        :func:`~kgemo.knowledge.conceptnet.resolve_kb_dir`); a corrupt cache is rebuilt from its recorded sources
-        when possible."""
+        :func:`~kgemo.knowledge.store.resolve_kb_dir`). A corrupt cache raises :class:`CacheError`;
+        :func:`kgemo.knowledge.load_knowledge` rebuilds it from its recorded sources."""
         def read(path: Path) -> "AtomicTable":
             meta, arrays = read_cache_dir(path, META_FILE, FORMAT, "ATOMIC table", "atomic", verify)
             return cls.from_arrays(arrays, meta, path)
 
-        return load_or_rebuild(resolve_kb_dir(name_or_path, "atomic"), META_FILE, "ATOMIC table", "atomic", read)
+        return load_cache(resolve_kb_dir(name_or_path, "atomic", META_FILE), META_FILE, "ATOMIC table", "atomic", read)
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> str:

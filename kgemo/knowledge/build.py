@@ -23,10 +23,9 @@ import numpy as np
 from ..storage import kgemo_home, read_json, sha256_file
 from .atomic import ARRAYS_FILE as ATOMIC_ARRAYS, META_FILE as ATOMIC_META, AtomicRetriever, AtomicTable
 from .conceptnet import ARRAYS_FILE as CN_ARRAYS, META_FILE as CN_META, ConceptNetKB, EdgeTable, assemble_conceptnet
-from .conceptnet import default_kb_dir
 from .manifest import SourceFile, SourceManifest, load_manifest, verify_file
 from .readers import READERS, BadRows
-from .store import BuildDir, content_checksum, load_arrays, pack_texts, save_arrays, unpack_texts
+from .store import BuildDir, content_checksum, default_kb_dir, load_arrays, pack_texts, save_arrays, unpack_texts
 from .text import concept_words
 from .vad import VadLexicon
 
@@ -303,7 +302,8 @@ def build_comet(texts: Sequence[str], model: str | Path | None = None, relations
     """Fill the generation cache for ``texts``: COMET (``model`` = a local checkpoint) or, with ``model=None``,
     ATOMIC retrieval (:class:`~kgemo.knowledge.comet.RetrievedComet`). Resumable: cached texts are skipped,
     and results are committed batch by batch."""
-    from .comet import COSMIC_RELATIONS, CometGenerator, RetrievedComet
+    from ..atomic_relations import COSMIC_RELATIONS
+    from .comet import CometGenerator, RetrievedComet
 
     t0 = time.time()
     relations = tuple(relations or COSMIC_RELATIONS)

@@ -32,6 +32,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..atomic_relations import COSMIC_RELATIONS
+from ..devices import pick_device
 from ..errors import CacheError, DataNotFoundError
 from ..storage import kgemo_home, read_json, sha256_file, sha256_json, write_json
 
@@ -39,8 +41,6 @@ __all__ = ["CometGenerator", "RetrievedComet", "GenerationCache", "COSMIC_RELATI
 
 log = logging.getLogger(__name__)
 
-#: The relations COSMIC feeds its model (METHODS.md): intent, effect and reaction of the speaker and others.
-COSMIC_RELATIONS = ("xIntent", "xEffect", "xReact", "oEffect", "oReact")
 #: COMET-ATOMIC-2020's input format.
 DEFAULT_PROMPT = "{head} {relation} [GEN]"
 _SCHEMA = 1
@@ -228,7 +228,6 @@ class CometGenerator(_CachedProvider):
     def __init__(self, model_name_or_path: str | Path, device: str | None = None, cache: bool | str | Path = True,
                  prompt: str = DEFAULT_PROMPT, max_length: int = 64, max_new_tokens: int = 24,
                  batch_size: int = 32):
-        import torch
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
         path = Path(model_name_or_path).expanduser()
@@ -238,7 +237,7 @@ class CometGenerator(_CachedProvider):
                 f"COMET weights are not bundled: download COMET-BART from the comet-atomic-2020 release, or use "
                 f"RetrievedComet (ATOMIC retrieval) offline")
         self.path = path
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = pick_device(device)
         config = AutoConfig.from_pretrained(path)
         self.is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
         self.tokenizer = AutoTokenizer.from_pretrained(path)

@@ -26,40 +26,19 @@ import numpy as np
 
 from ..errors import CacheError
 from ..storage import kgemo_home, read_json, sha256_file, short_hash, write_json
-from .store import content_checksum, load_or_rebuild, pack_texts, read_cache_dir, save_arrays, unpack_texts
+from .store import content_checksum, load_cache, pack_texts, read_cache_dir, resolve_kb_dir, save_arrays, unpack_texts
 from .stopwords import STOPWORDS
 from .text import concept_text, concept_words, lemma_candidates, tokenize
 from .types import Neighbours, Span, Triple
 from .vad import NEUTRAL_VAD, VadLexicon, affect_raw
 
-__all__ = ["ConceptNetKB", "EdgeTable", "assemble_conceptnet", "default_kb_dir", "resolve_kb_dir"]
+__all__ = ["ConceptNetKB", "EdgeTable", "assemble_conceptnet"]
 
 log = logging.getLogger(__name__)
 
 FORMAT = "kgemo-conceptnet/1"
 ARRAYS_FILE = "conceptnet.npz"
 META_FILE = "kb.json"
-
-
-def default_kb_dir() -> Path:
-    """The bundled default KB inside the installed package (``kb/default`` in a checkout points here)."""
-    from importlib import resources
-
-    return Path(str(resources.files("kgemo") / "resources" / "kb" / "default"))
-
-
-def resolve_kb_dir(name_or_path: str | Path, sub: str) -> Path:
-    """Where a KB part lives: ``"default"`` → the bundled KB; an existing folder → itself; any other bare name →
-    ``$KGEMO_HOME/kb/<name>`` (where ``kgemo kb build`` writes). A folder that holds a ``<sub>/`` folder (as
-    ``kgemo kb build all --out DIR`` makes) resolves to it."""
-    if str(name_or_path) == "default":
-        return default_kb_dir() / sub
-    p = Path(name_or_path).expanduser()
-    if not p.is_dir() and isinstance(name_or_path, str) and "/" not in name_or_path and "\\" not in name_or_path:
-        p = kgemo_home() / "kb" / name_or_path
-    if (p / sub).is_dir() and not (p / META_FILE).is_file() and not (p / "atomic.json").is_file():
-        return p / sub
-    return p
 
 
 @dataclass
@@ -295,14 +274,15 @@ class ConceptNetKB:
 
         Raises:
             DataNotFoundError: nothing there; the message says how to build it.
-            CacheError: the cache is corrupt and cannot be rebuilt from its recorded sources.
+            CacheError: the cache is corrupt (:func:`kgemo.knowledge.load_knowledge` rebuilds it from its
+                recorded sources; this method only reports it).
         """
         def read(path: Path) -> "ConceptNetKB":
             meta, arrays = read_cache_dir(path, META_FILE, FORMAT, "ConceptNet KB", "conceptnet", verify)
             return cls(arrays, meta, path)
 
-        return load_or_rebuild(resolve_kb_dir(name_or_path, "conceptnet"), META_FILE, "ConceptNet KB", "conceptnet",
-                               read)
+        return load_cache(resolve_kb_dir(name_or_path, "conceptnet", META_FILE), META_FILE, "ConceptNet KB",
+                          "conceptnet", read)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"concepts": pack_texts(self.concepts), "indptr": self.indptr, "indices": self.indices,

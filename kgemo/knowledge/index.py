@@ -167,7 +167,9 @@ class VectorIndex:
     def _torch_search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        from ..devices import pick_device
+
+        device = pick_device()
         mat = getattr(self, "_torch_matrix", None)
         if mat is None:
             mat = self._torch_matrix = torch.from_numpy(self._matrix).to(device)

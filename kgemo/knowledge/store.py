@@ -4,6 +4,8 @@
   (fixed zip timestamps, sorted members), so that the same content gives the same sha256 and the bundled default
   does not churn in git; loading checks the sha256 recorded for it and never unpickles (``allow_pickle=False``).
 * :func:`pack_texts` / :func:`unpack_texts` — a list of strings as one UTF-8 ``uint8`` array (no object arrays).
+* :func:`resolve_kb_dir` / :func:`load_cache` — where each KB's cache folder is (the bundled default, a name
+  under ``$KGEMO_HOME/kb``, or a path), and loading it with a clear error when it is missing.
 * :class:`BuildDir` — the ``build.json`` next to a cache: sha256 of every input and output, per-part keys.
   A part whose key (code version + parameters + input checksums) and output checksums still match is skipped,
   which is what makes builds resumable; a corrupt or stale part is reported and rebuilt.
@@ -21,10 +23,10 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import CacheError
-from ..storage import atomic_write, read_json, sha256_file, sha256_json, write_json
+from ..storage import atomic_write, kgemo_home, read_json, sha256_file, sha256_json, write_json
 
-__all__ = ["save_arrays", "load_arrays", "read_cache_dir", "load_or_rebuild", "pack_texts", "unpack_texts",
-           "content_checksum", "BuildDir"]
+__all__ = ["save_arrays", "load_arrays", "read_cache_dir", "load_cache", "default_kb_dir", "resolve_kb_dir",
+           "pack_texts", "unpack_texts", "content_checksum", "BuildDir"]
 
 log = logging.getLogger(__name__)
 
@@ -69,23 +71,40 @@ def read_cache_dir(path: Path, meta_file: str, fmt: str, what: str, command: str
     return meta, arrays
 
 
-def load_or_rebuild(path: Path, meta_file: str, what: str, command: str, load):
-    """``load(path)``; a missing cache is a :class:`DataNotFoundError` saying how to build it, and a corrupt one
-    is reported and rebuilt from the sources its ``build.json`` recorded (when it can be) before loading again."""
+def default_kb_dir() -> Path:
+    """The bundled default KB inside the installed package (``kb/default`` in a checkout points here)."""
+    from importlib import resources
+
+    return Path(str(resources.files("kgemo") / "resources" / "kb" / "default"))
+
+
+def resolve_kb_dir(name_or_path: str | Path, sub: str, meta_file: str) -> Path:
+    """Where a KB part lives, for every KB: ``"default"`` → the bundled KB's ``<sub>/``; an existing folder →
+    itself; any other bare name → ``$KGEMO_HOME/kb/<name>`` (where ``kgemo kb build`` writes). A folder that holds
+    a ``<sub>/`` folder but no ``<meta_file>`` of its own (as ``kgemo kb build all --out DIR`` makes) resolves to
+    ``<sub>/``."""
+    if str(name_or_path) == "default":
+        return default_kb_dir() / sub
+    p = Path(name_or_path).expanduser()
+    if not p.is_dir() and isinstance(name_or_path, str) and "/" not in name_or_path and "\\" not in name_or_path:
+        p = kgemo_home() / "kb" / name_or_path
+    if (p / sub).is_dir() and not (p / meta_file).is_file():
+        return p / sub
+    return p
+
+
+def load_cache(path: Path, meta_file: str, what: str, command: str, load):
+    """``load(path)``, or a :class:`DataNotFoundError` saying how to build the cache when there is none.
+
+    A corrupt cache raises :class:`CacheError` from ``load``; rebuilding it from its recorded sources is the
+    caller's choice (:func:`kgemo.knowledge.sources.load_knowledge` does), so the store knows nothing of builders.
+    """
     from ..errors import DataNotFoundError
 
     if not (path / meta_file).is_file():
         raise DataNotFoundError(f"no {what} at {path}; build one with `kgemo kb build {command} --out {path}` "
                                 f"or use 'default'")
-    try:
-        return load(path)
-    except CacheError as exc:
-        from .build import rebuild_cache
-
-        log.warning("%s", exc)
-        if not rebuild_cache(path):
-            raise
-        return load(path)
+    return load(path)
 
 
 def load_arrays(path: str | Path, sha256: str | None = None, what: str = "cache",

@@ -3,8 +3,8 @@ import logging
 import numpy as np
 import pytest
 
-from kgemo.errors import ChecksumError, DataNotFoundError
-from kgemo.knowledge import AtomicRetriever, AtomicTable, ConceptNetKB
+from kgemo.errors import CacheError, ChecksumError, DataNotFoundError
+from kgemo.knowledge import AtomicRetriever, AtomicTable, ConceptNetKB, load_knowledge
 from kgemo.knowledge import build as B
 from kgemo.knowledge import readers
 
@@ -96,8 +96,10 @@ def test_corrupt_cache_is_detected_and_rebuilt(kb_sources, tmp_path, caplog):
     data = bytearray(npz.read_bytes())
     data[100] ^= 0xFF
     npz.write_bytes(bytes(data))
+    with pytest.raises(CacheError, match="corrupt"):
+        ConceptNetKB.load(out)             # the KB class reports a corrupt cache; it knows nothing of builders
     with caplog.at_level(logging.WARNING):
-        kb = ConceptNetKB.load(out)        # load notices, logs and rebuilds from build.json
+        kb = load_knowledge({"conceptnet": str(out)})["conceptnet"]  # one level up: logged, rebuilt, reloaded
     assert "corrupt" in caplog.text and "rebuilding" in caplog.text
     assert kb.checksum == good.checksum
     # The builder itself also refuses a corrupt part and rebuilds only that part.
