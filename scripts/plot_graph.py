@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     if args.builder == "concept":
         from kgemo.knowledge import ConceptNetKB
 
-        params["k"], knowledge = args.k, {"conceptnet": ConceptNetKB.load("default")}
+        params["concepts_per_token"], knowledge = args.k, {"conceptnet": ConceptNetKB.load("default")}
     if args.builder == "co_interactive":
         params = {}
         spaces = {"act": label_space("dailydialog", "act"), "emotion": label_space("dailydialog", "emotion")}
@@ -54,7 +54,7 @@ def main(argv=None) -> int:
 
         encoder = SentenceEncoder("default")
         feats = encoder.encode(SAMPLE.texts)
-        params.update(k=1, relations=["xIntent", "xReact", "oReact"])
+        params.update(tails_per_relation=1, relations=["xIntent", "xReact", "oReact"])
         knowledge = {"atomic": AtomicRetriever.load("default", encoder=encoder)}
     g = get_builder(args.builder, **params)(SAMPLE, feats, spaces, knowledge)
     names = {"utterance": [f"u{i}: {u.text[:22]}" for i, u in enumerate(SAMPLE)],

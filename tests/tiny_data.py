@@ -6,7 +6,8 @@ import random
 from fake_kb import FakeKB
 
 from kgemo.data import Conversation, Utterance, label_space
-from kgemo.graphs import InputPipeline, get_builder
+from kgemo.graphs import get_builder
+from kgemo.pipeline import InputPipeline
 from kgemo.training import PreparedData
 
 LINES = {

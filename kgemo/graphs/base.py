@@ -1,7 +1,9 @@
 """The graph-builder contract: a pure function (conversation, features, knowledge) → ``HeteroData``.
 
-A builder is identified by ``name``, ``version`` and its constructor ``params``; the three enter every graph cache
-key, so bump ``version`` whenever the output of a builder changes for the same input.
+A builder is identified by ``name``, ``version`` and its typed ``settings`` (a dataclass per builder, filled from
+a config's ``graph`` section); the three enter every graph cache key, so bump ``version`` whenever the output of
+a builder changes for the same input. Builders receive features and knowledge tables; they import neither the
+encoders nor the knowledge package (the input pipeline, :mod:`kgemo.pipeline`, brings both).
 """
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from tqdm.auto import tqdm
 from ..data.conversation import Conversation
 from ..data.labels import LabelSpace
 from ..errors import DataFormatError, KgemoError
+from ..settings import Settings
 
-__all__ = ["GraphBuilder", "register_builder", "get_builder", "BUILDERS", "label_tensor"]
+__all__ = ["GraphBuilder", "register_builder", "get_builder", "builder_class", "BUILDERS", "label_tensor"]
 
 #: name → builder class.
 BUILDERS: dict[str, type["GraphBuilder"]] = {}
@@ -30,21 +33,18 @@ def register_builder(cls: type["GraphBuilder"]) -> type["GraphBuilder"]:
     return cls
 
 
-def get_builder(name: str, **params: Any) -> "GraphBuilder":
-    """Instantiate the builder registered as ``name`` with ``params``."""
+def builder_class(name: str) -> type["GraphBuilder"]:
+    """The builder class registered as ``name``."""
     from .. import graphs as _registered  # noqa: F401  (importing the package registers every builder)
 
     if name not in BUILDERS:
-        raise KeyError(f"unknown graph builder {name!r}; known: {sorted(BUILDERS)}")
-    cls = BUILDERS[name]
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        import inspect
+        raise KgemoError(f"unknown graph builder {name!r}; known: {sorted(BUILDERS)}")
+    return BUILDERS[name]
 
-        known = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-        raise KgemoError(f"graph builder {name!r} got bad options {sorted(params)} ({exc}); it takes {known}") \
-            from None
+
+def get_builder(name: str, settings: Settings | None = None, **options: Any) -> "GraphBuilder":
+    """The builder registered as ``name``, with typed ``settings`` or keyword ``options`` (unknown ones refused)."""
+    return builder_class(name)(settings, **options)
 
 
 def label_tensor(conv: Conversation, task: str, space: LabelSpace) -> torch.Tensor:
@@ -66,17 +66,34 @@ class GraphBuilder:
     """Base class of graph builders.
 
     Subclasses set ``name``, ``version``, ``knowledge`` (the knowledge sources they need, e.g.
-    ``("conceptnet",)``) and implement :meth:`build`.
+    ``("conceptnet",)``), ``settings_class`` (a :class:`~kgemo.settings.Settings` dataclass with a comment on
+    every default) and implement :meth:`build`.
+
+    Args:
+        settings: an instance of ``settings_class``; or leave it out and pass the options as keywords.
     """
 
     name: ClassVar[str] = ""
     version: ClassVar[str] = "0"
     knowledge: ClassVar[tuple[str, ...]] = ()
+    settings_class: ClassVar[type[Settings]]
     #: Whether graphs are worth caching on disk: False for builders that build faster than a cache reads back.
     cache: ClassVar[bool] = True
 
-    def __init__(self, **params: Any):
-        self.params = dict(params)
+    def __init__(self, settings: Settings | None = None, **options: Any):
+        if settings is None:
+            settings = self.settings_class.from_dict(options, f"graph builder {self.name!r}", "graph")
+        elif options:
+            raise TypeError(f"{type(self).__name__}: pass settings or keyword options, not both")
+        elif not isinstance(settings, self.settings_class):
+            raise TypeError(f"{type(self).__name__} takes {self.settings_class.__name__}, got "
+                            f"{type(settings).__name__}")
+        self.settings = settings
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The settings as a plain dict (recorded in model folders and graph cache keys)."""
+        return self.settings.to_dict()
 
     def cache_key(self) -> dict[str, Any]:
         return {"builder": self.name, "version": self.version, "params": self.params}

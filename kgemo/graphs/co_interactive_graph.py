@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -14,13 +15,38 @@ from torch_geometric.data import HeteroData
 
 from ..data.conversation import Conversation
 from ..data.labels import LabelSpace
+from ..errors import KgemoError
+from ..settings import Settings
 from .base import GraphBuilder, register_builder
 from .conversation_graph import ConversationGraphBuilder
 
-__all__ = ["CoInteractiveGraphBuilder", "window_pairs", "speaker_links", "word_hashes", "SPEAKER_LINKS"]
+__all__ = ["CoInteractiveGraphBuilder", "CoInteractiveGraphSettings", "window_pairs", "speaker_links", "word_hashes",
+           "SPEAKER_LINKS"]
 
 #: How the speaker-aware utterance graph is made (see :func:`speaker_links`).
 SPEAKER_LINKS = ("reply_to", "alternate", "same_speaker")
+
+
+@dataclass
+class CoInteractiveGraphSettings(Settings):
+    """Options of the ``co_interactive`` graph."""
+
+    window: int | None = None         # within-task context half-width in utterances; None = all (Co-GAT)
+    cross_window: int | None = None   # cross-task half-width; None = every node of the other task (Co-GAT)
+    cross_task: bool = True           # add the cross-task edges (False: the ablation)
+    speaker_links: str = "reply_to"   # reply_to (Mastodon), alternate (DailyDialog, as Co-GAT's files), same_speaker
+    words: bool = True                # add the word nodes (the act branch's surface cues)
+
+    def __post_init__(self):
+        if self.speaker_links not in SPEAKER_LINKS:
+            raise KgemoError(f"speaker_links must be one of {SPEAKER_LINKS}, got {self.speaker_links!r}")
+        for name in ("window", "cross_window"):
+            w = getattr(self, name)
+            if w is not None:
+                if int(w) < 0:
+                    raise KgemoError(f"{name} must be >= 0 or None, got {w}")
+                setattr(self, name, int(w))
+        self.cross_task, self.words = bool(self.cross_task), bool(self.words)
 
 
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -135,17 +161,10 @@ class CoInteractiveGraphBuilder(GraphBuilder):
 
     name = "co_interactive"
     version = "1"
+    settings_class = CoInteractiveGraphSettings
 
-    def __init__(self, window: int | None = None, cross_window: int | None = None, cross_task: bool = True,
-                 speaker_links: str = "reply_to", words: bool = True):
-        if speaker_links not in SPEAKER_LINKS:
-            raise ValueError(f"speaker_links must be one of {SPEAKER_LINKS}, got {speaker_links!r}")
-        for name, w in (("window", window), ("cross_window", cross_window)):
-            if w is not None and int(w) < 0:
-                raise ValueError(f"{name} must be >= 0 or None, got {w}")
-        super().__init__(window=None if window is None else int(window),
-                         cross_window=None if cross_window is None else int(cross_window),
-                         cross_task=bool(cross_task), speaker_links=speaker_links, words=bool(words))
+    def __init__(self, settings: CoInteractiveGraphSettings | None = None, **options: Any):
+        super().__init__(settings, **options)
         # Utterance and speaker nodes exactly as the conversation graph makes them.
         self._utterances = ConversationGraphBuilder(window=0)
 
@@ -155,8 +174,8 @@ class CoInteractiveGraphBuilder(GraphBuilder):
         # The task nodes' context edges replace the conversation graph's utterance context edges.
         del data["utterance", "context", "utterance"]
         n = len(conv)
-        data["utterance", "speaker_link", "utterance"].edge_index = speaker_links(conv, self.params["speaker_links"])
-        if self.params["words"]:
+        data["utterance", "speaker_link", "utterance"].edge_index = speaker_links(conv, self.settings.speaker_links)
+        if self.settings.words:
             hashes = [word_hashes(u.text) for u in conv.utterances]
             counts = np.fromiter((len(h) for h in hashes), dtype=np.int64, count=n)
             data["word"].hash = torch.from_numpy(np.concatenate(hashes))
@@ -165,11 +184,11 @@ class CoInteractiveGraphBuilder(GraphBuilder):
                 [torch.arange(int(counts.sum())), torch.from_numpy(np.repeat(np.arange(n), counts))])
         data["act"].num_nodes = n
         data["sentiment"].num_nodes = n
-        context = window_pairs(n, self.params["window"])
+        context = window_pairs(n, self.settings.window)
         data["act", "context", "act"].edge_index = context
         data["sentiment", "context", "sentiment"].edge_index = context.clone()
-        if self.params["cross_task"]:
-            cross = window_pairs(n, self.params["cross_window"])
+        if self.settings.cross_task:
+            cross = window_pairs(n, self.settings.cross_window)
             data["act", "cross", "sentiment"].edge_index = cross
             data["sentiment", "cross", "act"].edge_index = cross.clone()
         return data

@@ -6,6 +6,7 @@ features are rows of the KB's concept-embedding table, attached per batch by
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -16,9 +17,26 @@ from ..data.conversation import Conversation
 from ..data.labels import LabelSpace
 from ..errors import KgemoError
 from .base import register_builder
-from .conversation_graph import ConversationGraphBuilder
+from .conversation_graph import ConversationGraphBuilder, ConversationGraphSettings
 
-__all__ = ["ConceptGraphBuilder"]
+__all__ = ["ConceptGraphBuilder", "ConceptGraphSettings"]
+
+
+@dataclass
+class ConceptGraphSettings(ConversationGraphSettings):
+    """Options of the ``concept`` graph (the conversation graph's, plus the concepts)."""
+
+    RENAMED = {"k": "concepts_per_token"}
+
+    concepts_per_token: int = 8   # ConceptNet neighbours linked to each token, strongest first
+    max_tokens: int = 32          # concept-bearing tokens kept per utterance, in order of appearance
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.concepts_per_token, self.max_tokens = int(self.concepts_per_token), int(self.max_tokens)
+        if self.concepts_per_token < 1 or self.max_tokens < 1:
+            raise KgemoError(f"concepts_per_token and max_tokens must be >= 1, got {self.concepts_per_token}, "
+                             f"{self.max_tokens}")
 
 
 @register_builder
@@ -26,7 +44,8 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
     r"""Conversation graph + ``token`` and ``concept`` nodes from a :class:`~kgemo.knowledge.ConceptNetKB`.
 
     For every utterance, its words are normalised to ConceptNet concepts (stopwords and unknown words dropped;
-    each concept once per utterance, at most ``max_tokens``). Every such token links to the top-``k`` ConceptNet
+    each concept once per utterance, at most ``max_tokens``). Every such token links to the top
+    ``concepts_per_token`` ConceptNet
     neighbours of its concept (edge weight ≥ the KB's threshold, sorted by weight). Concept nodes are shared by
     all tokens of the conversation that reach them.
 
@@ -43,9 +62,8 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
           ``vad_known`` [E] whether the concept's VAD came from the lexicon (else neutral 0.5s).
 
     Args:
-        k: neighbours per token.
-        max_tokens: concept-bearing tokens kept per utterance (in order of appearance).
-        window, past_only: as in :class:`ConversationGraphBuilder`.
+        settings: :class:`ConceptGraphSettings` (``concepts_per_token``, ``max_tokens``, ``window``,
+            ``past_only``), or the same as keywords.
     """
 
     name = "concept"
@@ -54,10 +72,7 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
     version = "3"
     cache = True  # KB lookups: reading the cache back is ~5x faster than building (scripts/benchmark.py train)
     knowledge = ("conceptnet",)
-
-    def __init__(self, k: int = 8, max_tokens: int = 32, window: int = 8, past_only: bool = False):
-        super().__init__(window=window, past_only=past_only)
-        self.params.update(k=int(k), max_tokens=int(max_tokens))
+    settings_class = ConceptGraphSettings
 
     def build(self, conv: Conversation, features: np.ndarray, label_spaces: Mapping[str, LabelSpace],
               knowledge: Mapping[str, Any] | None = None) -> HeteroData:
@@ -65,7 +80,7 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
         kb = (knowledge or {}).get("conceptnet")
         if kb is None:
             raise KgemoError("the 'concept' graph builder needs knowledge={'conceptnet': ConceptNetKB}")
-        k, max_tokens = self.params["k"], self.params["max_tokens"]
+        k, max_tokens = self.settings.concepts_per_token, self.settings.max_tokens
 
         # Tokens: concept ids per utterance, unique within the utterance, order kept.
         tok_kid, tok_utt = [], []

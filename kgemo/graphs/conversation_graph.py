@@ -4,6 +4,7 @@ Schema card: graphs/conversation.md.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -12,9 +13,24 @@ from torch_geometric.data import HeteroData
 
 from ..data.conversation import Conversation
 from ..data.labels import LabelSpace
+from ..errors import KgemoError
+from ..settings import Settings
 from .base import GraphBuilder, label_tensor, register_builder
 
-__all__ = ["ConversationGraphBuilder", "context_edges"]
+__all__ = ["ConversationGraphBuilder", "ConversationGraphSettings", "context_edges"]
+
+
+@dataclass
+class ConversationGraphSettings(Settings):
+    """Options of the ``conversation`` graph (and of the graphs built on it)."""
+
+    window: int = 8            # context half-width W: utterances within W turns are linked
+    past_only: bool = False    # only earlier utterances are context (causal / online use, KET's setting)
+
+    def __post_init__(self):
+        self.window, self.past_only = int(self.window), bool(self.past_only)
+        if self.window < 0:
+            raise KgemoError(f"window must be >= 0, got {self.window}")
 
 
 def context_edges(speakers: np.ndarray, window: int, past_only: bool = False):
@@ -58,10 +74,8 @@ class ConversationGraphBuilder(GraphBuilder):
 
     name = "conversation"
     version = "1"
+    settings_class = ConversationGraphSettings
     cache = False  # ~6,000 conversations/s to build vs ~3,300/s to read back (scripts/benchmark.py train)
-
-    def __init__(self, window: int = 8, past_only: bool = False):
-        super().__init__(window=int(window), past_only=bool(past_only))
 
     def build(self, conv: Conversation, features: np.ndarray, label_spaces: Mapping[str, LabelSpace],
               knowledge: Mapping[str, Any] | None = None) -> HeteroData:
@@ -77,7 +91,7 @@ class ConversationGraphBuilder(GraphBuilder):
         data["speaker"].num_nodes = int(speakers.max()) + 1
         data["speaker", "speaks", "utterance"].edge_index = torch.stack(
             [torch.from_numpy(speakers), torch.arange(n)])
-        ei, rel, same = context_edges(speakers, self.params["window"], self.params["past_only"])
+        ei, rel, same = context_edges(speakers, self.settings.window, self.settings.past_only)
         ctx = data["utterance", "context", "utterance"]
         ctx.edge_index, ctx.rel_pos, ctx.same_speaker = ei, rel, same
         return data

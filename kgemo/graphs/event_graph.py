@@ -8,22 +8,42 @@ embeddings (:meth:`~kgemo.knowledge.AtomicRetriever.tail_embeddings`) is attache
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 from torch_geometric.data import HeteroData
 
+from ..atomic_relations import COSMIC_RELATIONS
 from ..data.conversation import Conversation
 from ..data.labels import LabelSpace
 from ..errors import KgemoError
 from .base import register_builder
-from .conversation_graph import ConversationGraphBuilder
+from .conversation_graph import ConversationGraphBuilder, ConversationGraphSettings
 
-__all__ = ["EventGraphBuilder", "COSMIC_RELATIONS"]
+__all__ = ["EventGraphBuilder", "EventGraphSettings"]
 
-#: The ATOMIC relations COSMIC uses (TODKAT uses xIntent, xReact, oReact).
-COSMIC_RELATIONS = ("xIntent", "xEffect", "xReact", "oEffect", "oReact")
+
+@dataclass
+class EventGraphSettings(ConversationGraphSettings):
+    """Options of the ``event`` graph (the conversation graph's, plus the ATOMIC events)."""
+
+    RENAMED = {"k": "tails_per_relation"}
+
+    tails_per_relation: int = 3      # ATOMIC tails kept per utterance and relation
+    relations: list[str] = field(default_factory=lambda: list(COSMIC_RELATIONS))  # ATOMIC relations (COSMIC's five)
+    candidates: int | None = None    # nearest heads examined per utterance; None = max(8 * tails_per_relation, 32)
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.tails_per_relation = int(self.tails_per_relation)
+        self.relations = [str(r) for r in self.relations]
+        if not self.relations:
+            raise KgemoError("the 'event' graph builder needs at least one ATOMIC relation")
+        if self.tails_per_relation < 1:
+            raise KgemoError(f"tails_per_relation must be >= 1, got {self.tails_per_relation}")
+        self.candidates = None if self.candidates is None else int(self.candidates)
 
 
 @register_builder
@@ -31,7 +51,7 @@ class EventGraphBuilder(ConversationGraphBuilder):
     r"""Conversation graph + ``event`` nodes retrieved from ATOMIC per utterance + one ``topic`` node.
 
     Each utterance's feature is the query of :meth:`~kgemo.knowledge.AtomicRetriever.search_vectors` (TODKAT's
-    retrieval: walk the nearest ATOMIC heads, keep up to ``k`` distinct tails per relation; a tail's score is
+    retrieval: walk the nearest ATOMIC heads, keep up to ``tails_per_relation`` distinct tails per relation; a tail's score is
     the cosine similarity :math:`s = \cos(\mathbf{x}_i, \mathbf{h})` of its head to the utterance). The features
     must therefore come from the retriever's encoder, which is what the training and annotation pipelines do
     (they load the retriever with the pipeline's encoder). An event node is one tail text, shared by every
@@ -47,24 +67,15 @@ class EventGraphBuilder(ConversationGraphBuilder):
         * ``(topic, about, utterance)``: the topic node to every utterance.
 
     Args:
-        k: tails per utterance and relation.
-        relations: ATOMIC relation names (default: COSMIC's five).
-        candidates: nearest heads examined per utterance (default ``max(8k, 32)``).
-        window, past_only: as in :class:`ConversationGraphBuilder`.
+        settings: :class:`EventGraphSettings` (``tails_per_relation``, ``relations``, ``candidates``, ``window``,
+            ``past_only``), or the same as keywords.
     """
 
     name = "event"
     version = "1"
     cache = True  # MELD test: builds at ~350 conversations/s (ATOMIC search), reads back at ~5,900/s (17x)
     knowledge = ("atomic",)
-
-    def __init__(self, k: int = 3, relations: Sequence[str] = COSMIC_RELATIONS, candidates: int | None = None,
-                 window: int = 8, past_only: bool = False):
-        super().__init__(window=window, past_only=past_only)
-        if not relations:
-            raise KgemoError("the 'event' graph builder needs at least one ATOMIC relation")
-        self.params.update(k=int(k), relations=list(relations),
-                           candidates=None if candidates is None else int(candidates))
+    settings_class = EventGraphSettings
 
     def build(self, conv: Conversation, features: np.ndarray, label_spaces: Mapping[str, LabelSpace],
               knowledge: Mapping[str, Any] | None = None) -> HeteroData:
@@ -76,8 +87,8 @@ class EventGraphBuilder(ConversationGraphBuilder):
         if feats.shape[1] != retriever.encoder.dim:
             raise KgemoError(f"dialogue {conv.id}: {feats.shape[1]}-d utterance features cannot query ATOMIC heads "
                              f"embedded by {retriever.encoder.id} ({retriever.encoder.dim}-d); use the same encoder")
-        relations = self.params["relations"]
-        hits = retriever.search_vectors(feats, self.params["k"], relations, self.params["candidates"])
+        relations = self.settings.relations
+        hits = retriever.search_vectors(feats, self.settings.tails_per_relation, relations, self.settings.candidates)
 
         # One event node per distinct tail; edges grouped by relation.
         tails = [h.tail for per_utt in hits for rel in relations for h in per_utt.get(rel, [])]

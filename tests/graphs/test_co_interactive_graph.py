@@ -8,6 +8,7 @@ from torch_geometric.data import Batch
 
 from kgemo.data import Conversation, Utterance, load_dataset
 from kgemo.data.labels import label_space
+from kgemo.errors import KgemoError
 from kgemo.graphs import CoInteractiveGraphBuilder, get_builder, load_graphs, save_graphs
 from kgemo.graphs.co_interactive_graph import speaker_links, window_pairs, word_hashes
 
@@ -118,9 +119,9 @@ def test_window_pairs_sorted_by_target():
 
 
 def test_bad_options():
-    with pytest.raises(ValueError, match="speaker_links"):
+    with pytest.raises(KgemoError, match="speaker_links"):
         CoInteractiveGraphBuilder(speaker_links="nearby")
-    with pytest.raises(ValueError, match="window"):
+    with pytest.raises(KgemoError, match="window"):
         CoInteractiveGraphBuilder(window=-1)
 
 

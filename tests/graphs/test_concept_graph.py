@@ -18,7 +18,7 @@ def build(texts, **params):
 
 
 def test_tokens_concepts_and_edge_attributes():
-    g = build(["I am happy with my dog", "so sad"], k=2)
+    g = build(["I am happy with my dog", "so sad"], concepts_per_token=2)
     # Tokens: happy, dog (utterance 0), sad (utterance 1), each with its own concept id.
     assert [CONCEPTS[i] for i in g["token"].kid.tolist()] == ["happy", "dog", "sad"]
     assert g["token", "in", "utterance"].edge_index.tolist() == [[0, 1, 2], [0, 0, 1]]
@@ -39,7 +39,7 @@ def test_tokens_concepts_and_edge_attributes():
 
 
 def test_k_limits_neighbours_and_repeated_words_count_once():
-    g = build(["happy happy happy"], k=1)
+    g = build(["happy happy happy"], concepts_per_token=1)
     assert g["token"].num_nodes == 1
     assert [CONCEPTS[i] for i in g["concept"].kid.tolist()] == ["joy"]  # the strongest neighbour only
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from kgemo.data import Conversation, Utterance, label_space
-from kgemo.errors import DataFormatError
+from kgemo.errors import DataFormatError, KgemoError
 from kgemo.graphs import get_builder, to_networkx
 
 SPACES = {"emotion": label_space("meld", "emotion"), "sentiment": label_space("meld", "sentiment")}
@@ -46,7 +46,7 @@ def test_errors_name_the_dialogue():
     bad = Conversation("d2", [Utterance("x", "A", {"emotion": "happiness"})])
     with pytest.raises(DataFormatError, match="dialogue d2.*'happiness' is not in meld/emotion"):
         b(bad, np.zeros((1, 2), np.float32), SPACES)
-    with pytest.raises(KeyError, match="unknown graph builder"):
+    with pytest.raises(KgemoError, match="unknown graph builder"):
         get_builder("nope")
 
 

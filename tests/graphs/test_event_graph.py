@@ -6,7 +6,9 @@ from torch_geometric.data import Batch
 
 from kgemo.data import Conversation, Utterance, label_space
 from kgemo.errors import KgemoError
-from kgemo.graphs import InputPipeline, NodeFeatures, get_builder, load_graphs, load_knowledge, save_graphs
+from kgemo.graphs import NodeFeatures, get_builder, load_graphs, save_graphs
+from kgemo.knowledge import load_knowledge
+from kgemo.pipeline import InputPipeline
 from kgemo.graphs import to_networkx
 from kgemo.knowledge import AtomicRetriever, AtomicTable
 
@@ -42,7 +44,7 @@ def edges(g, rel):
 
 
 def test_events_link_to_the_utterance_whose_head_they_follow(retriever, tiny_encoder):
-    g = build(retriever, tiny_encoder, k=1, relations=["xReact", "oReact"])
+    g = build(retriever, tiny_encoder, tails_per_relation=1, relations=["xReact", "oReact"])
     tid = retriever.table.tail_ids(["happy", "proud", "jealous", "sad"]).tolist()
     happy, _, jealous, sad = tid
     x_react, o_react = edges(g, "xReact"), edges(g, "oReact")
@@ -58,12 +60,12 @@ def test_events_link_to_the_utterance_whose_head_they_follow(retriever, tiny_enc
 
 
 def test_k_ranks_and_relations(retriever, tiny_encoder):
-    g = build(retriever, tiny_encoder, k=2, relations=["xReact"])
+    g = build(retriever, tiny_encoder, tails_per_relation=2, relations=["xReact"])
     happy, proud = retriever.table.tail_ids(["happy", "proud"]).tolist()
     e = edges(g, "xReact")
     assert e[(happy, 0)][1] == 0 and e[(proud, 0)][1] == 1
     assert g.edge_types.count(("event", "xReact", "utterance")) == 1
-    assert set(get_builder("event").params["relations"]) == {"xIntent", "xEffect", "xReact", "oEffect", "oReact"}
+    assert set(get_builder("event").settings.relations) == {"xIntent", "xEffect", "xReact", "oEffect", "oReact"}
 
 
 def test_topic_node_is_the_mean_feature_linked_to_every_utterance(retriever, tiny_encoder):
@@ -87,7 +89,7 @@ def test_errors_say_what_is_missing(retriever, tiny_encoder):
 
 
 def test_tail_features_attach_per_batch_and_survive_the_graph_file(retriever, tiny_encoder, tmp_path):
-    g1 = build(retriever, tiny_encoder, k=1)
+    g1 = build(retriever, tiny_encoder, tails_per_relation=1)
     save_graphs([g1, g1], tmp_path / "g.safetensors")
     loaded = load_graphs(tmp_path / "g.safetensors")
     assert loaded[0].edge_types == g1.edge_types
@@ -102,7 +104,7 @@ def test_tail_features_attach_per_batch_and_survive_the_graph_file(retriever, ti
 
 
 def test_networkx_export_names_relations(retriever, tiny_encoder):
-    g = build(retriever, tiny_encoder, k=1, relations=["xReact"])
+    g = build(retriever, tiny_encoder, tails_per_relation=1, relations=["xReact"])
     nxg = to_networkx(g)
     types = {d["type"] for _, _, d in nxg.edges(data=True)}
     assert {"xReact", "about", "context", "speaks"} <= types
@@ -113,9 +115,9 @@ def test_pipeline_loads_atomic_with_its_encoder_and_caches_graphs(retriever, tin
     path = retriever.table.save(tmp_path / "atomic")
     knowledge = load_knowledge({"atomic": str(path)}, tiny_encoder)
     assert knowledge["atomic"].encoder is tiny_encoder
-    pipe = InputPipeline(get_builder("event", k=1), tiny_encoder, knowledge, {"atomic": str(path)}, "tiny")
+    pipe = InputPipeline(get_builder("event", tails_per_relation=1), tiny_encoder, knowledge, {"atomic": str(path)}, "tiny")
     assert pipe.model_dims() == {"input_dim": 16, "event_dim": 16}
-    assert pipe.spec()["knowledge_checksums"]["atomic"].startswith(retriever.table.checksum)
+    assert pipe.spec().knowledge_checksums["atomic"].startswith(retriever.table.checksum)
     first = pipe.graphs([conv()], SPACES, cache_key={"files": "x"})
     # The second call reads the cache: searching ATOMIC again would be a bug.
     monkeypatch.setattr(AtomicRetriever, "search_vectors", lambda *a, **k: pytest.fail("searched again"))
@@ -130,7 +132,7 @@ def test_annotator_reuses_the_event_graphs_retriever(retriever, tiny_encoder, tm
     from kgemo.models import NoKnowledge, NoKnowledgeConfig
 
     path = str(retriever.table.save(tmp_path / "atomic"))
-    pipe = InputPipeline(get_builder("event", k=1), tiny_encoder, load_knowledge({"atomic": path}, tiny_encoder),
+    pipe = InputPipeline(get_builder("event", tails_per_relation=1), tiny_encoder, load_knowledge({"atomic": path}, tiny_encoder),
                          {"atomic": path}, "tiny")
     model = NoKnowledge(NoKnowledgeConfig(input_dim=16, hidden=8, heads=2, context_layers=1), SPACES)
     ann = Annotator(model, pipe, events=path, device="cpu")

@@ -13,7 +13,7 @@ SPACES = {"emotion": label_space("meld", "emotion")}
 def graphs(encoder):
     convs = [Conversation("a", [Utterance("happy dog", "A", {"emotion": "joy"}), Utterance("ok", "B")]),
              Conversation("b", [Utterance("I cry", "A", {"emotion": "sadness"})])]
-    b = get_builder("concept", k=2)
+    b = get_builder("concept", concepts_per_token=2)
     return [b(c, encoder.encode(c.texts), SPACES, {"conceptnet": FakeKB()}) for c in convs]
 
 
