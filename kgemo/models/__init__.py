@@ -1,13 +1,15 @@
 """Models, one file each; every model declares its graph builder, knowledge needs and tasks."""
-from .base import MODELS, KGModel, ModelConfig, get_model_class, load_model, register_model, save_model
+from .base import (MODELS, KGModel, ModelConfig, UtteranceStateModel, get_model_class, load_model, register_model,
+                   save_model)
 from .ckenet import CKENet, CKENetConfig
 from .cogat import CoGAT, CoGATConfig
 from .dcrnet import DCRNet, DCRNetConfig
+from .joint_input import JointConfig, UtteranceInput, joint_tasks
 from .ket import KET, KETConfig
 from .no_knowledge import NoKnowledge, NoKnowledgeConfig
 
 __all__ = [
     "MODELS", "KGModel", "ModelConfig", "get_model_class", "load_model", "register_model", "save_model",
     "NoKnowledge", "NoKnowledgeConfig", "KET", "KETConfig", "CKENet", "CKENetConfig", "CoGAT", "CoGATConfig",
-    "DCRNet", "DCRNetConfig",
+    "DCRNet", "DCRNetConfig", "UtteranceStateModel", "JointConfig", "UtteranceInput", "joint_tasks",
 ]

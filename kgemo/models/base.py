@@ -6,7 +6,8 @@ A kgemo model is a ``torch.nn.Module`` whose ``forward(batch)`` takes a (batched
 * ``name`` — registry name used in configs (``model: {name: ket}``);
 * ``graph_builder`` — the builder (``kgemo.graphs``) that makes its input graphs;
 * ``knowledge`` — knowledge sources the builder needs (``("conceptnet",)``);
-* ``config_class`` — a dataclass of hyper-parameters with commented defaults.
+* ``config_class`` — a dataclass of hyper-parameters with commented defaults; its ``name`` field is the model's
+  registry name, and its input widths (``input_dim``, ...) come from the input pipeline, never from a config.
 
 A model saves as a folder (sentence-transformers style): ``config.json`` (model name, hyper-parameters, label
 spaces, and the input pipeline: encoder, graph builder, knowledge), ``model.safetensors``, ``labels.json`` and a
@@ -20,15 +21,16 @@ from typing import Any, ClassVar, Mapping
 
 import torch
 from safetensors.torch import load_file, save
-from torch import nn
+from torch import Tensor, nn
 
 from .. import __version__
 from ..data.labels import LabelSpace
 from ..errors import KgemoError
+from ..settings import Settings
 from ..storage import atomic_write, read_json, write_json
 
-__all__ = ["KGModel", "ModelConfig", "MODELS", "register_model", "get_model_class", "save_model", "load_model",
-           "utterance_input", "task_heads"]
+__all__ = ["KGModel", "UtteranceStateModel", "ModelConfig", "MODELS", "register_model", "get_model_class",
+           "save_model", "load_model", "utterance_input", "task_heads"]
 
 MODELS: dict[str, type["KGModel"]] = {}
 
@@ -48,26 +50,36 @@ def get_model_class(name: str) -> type["KGModel"]:
 
 
 @dataclasses.dataclass
-class ModelConfig:
-    """Hyper-parameters shared by the ERC models; subclasses add their own."""
+class ModelConfig(Settings):
+    """Hyper-parameters shared by the ERC models; subclasses add their own.
 
-    input_dim: int = 384       # width of the utterance (sentence-encoder) features
-    hidden: int = 256          # model width
-    context_layers: int = 2    # ContextTransformer blocks over the conversation
-    heads: int = 4             # attention heads
-    dropout: float = 0.3       # dropout everywhere
-    max_distance: int = 16     # relative positions beyond this share one embedding
+    The input widths listed in ``INPUT_WIDTHS`` are not options: the input pipeline sets them from its encoder and
+    knowledge (:meth:`kgemo.pipeline.InputPipeline.model_dims`), a config that sets them is refused
+    (:meth:`from_config`), and a saved model refuses a pipeline whose widths differ.
+    """
+
+    #: Fields the input pipeline fills (feature widths, relation counts); subclasses extend the tuple.
+    INPUT_WIDTHS: ClassVar[tuple[str, ...]] = ("input_dim",)
+
+    name: str = ""                  # the model's registry name (set by each subclass)
+    input_dim: int | None = None    # width of the utterance features: the pipeline's encoder width
+    hidden: int = 256               # model width
+    context_layers: int = 2         # ContextTransformer blocks over the conversation
+    heads: int = 4                  # attention heads
+    dropout: float = 0.3            # dropout everywhere
+    max_distance: int = 16          # relative positions beyond this share one embedding
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ModelConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise KgemoError(f"{cls.__name__}: unknown option(s) {unknown}; known: {sorted(names)}")
-        return cls(**d)
+    def from_config(cls, d: Mapping[str, Any] | None, source: str = "config") -> "ModelConfig":
+        """From an experiment config's ``model`` section: widths are refused (they come from the pipeline)."""
+        widths = sorted(set(d or {}) & set(cls.INPUT_WIDTHS))
+        if widths:
+            raise KgemoError(f"{source}: model option(s) {widths} are set from the input pipeline (the encoder's "
+                             "and the knowledge's widths); remove them from the config")
+        return cls.from_dict(d, source, section="model")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def missing_widths(self) -> list[str]:
+        return [f for f in self.INPUT_WIDTHS if getattr(self, f) is None]
 
 
 def utterance_input(c: ModelConfig) -> nn.Sequential:
@@ -95,6 +107,15 @@ class KGModel(nn.Module):
         super().__init__()
         if not label_spaces:
             raise KgemoError(f"{type(self).__name__} needs at least one task")
+        if not isinstance(config, self.config_class):
+            raise KgemoError(f"{type(self).__name__} takes a {self.config_class.__name__}, got "
+                             f"{type(config).__name__}")
+        if config.name not in ("", self.name):
+            raise KgemoError(f"{type(self).__name__}: its config names model {config.name!r}")
+        missing = config.missing_widths()
+        if missing:
+            raise KgemoError(f"{type(self).__name__} needs {missing} from the input pipeline "
+                             "(kgemo.training.build_model fills them from pipeline.model_dims())")
         self.config = config
         self.label_spaces = dict(label_spaces)
 
@@ -115,9 +136,35 @@ class KGModel(nn.Module):
         return self(batch), self.explain(batch)
 
 
-def save_model(model: KGModel, path: str | Path, pipeline: Mapping[str, Any] | None = None,
+class UtteranceStateModel(KGModel):
+    """A model that computes one state per utterance (and the evidence behind it) and classifies it with one linear
+    head per task: subclasses write :meth:`_encode` once, and forward, explain and forward_explain share it."""
+
+    heads: nn.ModuleDict
+
+    def _encode(self, batch) -> tuple[Tensor, dict[str, Any]]:
+        """``(h [num_utterances, hidden], evidence)``."""
+        raise NotImplementedError
+
+    def forward(self, batch) -> dict[str, Tensor]:
+        h, _ = self._encode(batch)
+        return {t: head(h) for t, head in self.heads.items()}
+
+    def explain(self, batch) -> dict[str, Any]:
+        return self._encode(batch)[1]
+
+    def forward_explain(self, batch) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """Logits and :meth:`explain`'s evidence from one pass (the annotator's path)."""
+        h, evidence = self._encode(batch)
+        return {t: head(h) for t, head in self.heads.items()}, evidence
+
+
+def save_model(model: KGModel, path: str | Path, pipeline: Any = None,
                card: Mapping[str, Any] | None = None) -> Path:
-    """Write ``model`` as a folder; ``pipeline`` records how inputs are made (encoder, builder, knowledge)."""
+    """Write ``model`` as a folder; ``pipeline`` (a :class:`~kgemo.pipeline.PipelineSpec` or its dict) records how
+    inputs are made (encoder, builder, knowledge)."""
+    if hasattr(pipeline, "to_dict"):
+        pipeline = pipeline.to_dict()
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -151,7 +198,8 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tu
         raise KgemoError(f"{cfg_path}: unknown model format {cfg.get('format')!r}")
     cls = get_model_class(cfg["model"])
     spaces = {t: LabelSpace.from_dict(d) for t, d in read_json(path / "labels.json").items()}
-    model = cls(cls.config_class.from_dict(cfg["model_config"]), spaces)
+    model = cls(cls.config_class.from_dict(cfg["model_config"], str(cfg_path), "model_config", warn_renamed=False),
+                spaces)
     try:
         state = load_file(str(path / "model.safetensors"), device=str(map_location))
     except Exception as exc:  # safetensors raises several types for a corrupt file

@@ -10,20 +10,23 @@ from torch_geometric.utils import scatter, softmax
 
 from ..data.labels import LabelSpace
 from ..nn import ContextTransformer, KnowledgeGAT
-from .base import KGModel, ModelConfig, register_model, task_heads, utterance_input
+from .base import ModelConfig, UtteranceStateModel, register_model, task_heads, utterance_input
 
 __all__ = ["CKENet", "CKENetConfig"]
 
 
 @dataclasses.dataclass
 class CKENetConfig(ModelConfig):
-    concept_dim: int = 384     # width of concept embeddings
-    num_relations: int = 64    # ConceptNet relation vocabulary size (set from the KB by the trainer)
+    INPUT_WIDTHS = ModelConfig.INPUT_WIDTHS + ("concept_dim", "num_relations")
+
+    name: str = "ckenet"
+    concept_dim: int | None = None     # width of concept embeddings, from the pipeline
+    num_relations: int | None = None   # ConceptNet relation vocabulary size, from the pipeline's KB
     gat_heads: int = 4         # heads of the concept GAT
 
 
 @register_model
-class CKENet(KGModel):
+class CKENet(UtteranceStateModel):
     r"""CKE-Net in kgemo: knowledge enters after the dialogue is encoded.
 
     1. Dialogue encoding :math:`\mathbf{d}_i = \mathrm{ContextTransformer}(\mathbf{W}_{in}\mathbf{x})_i` (as in
@@ -54,6 +57,9 @@ class CKENet(KGModel):
         self.heads = task_heads(c.hidden, label_spaces)
 
     def _encode(self, batch) -> tuple[Tensor, dict[str, Any]]:
+        """States ``h`` [N, H] and the evidence: GAT attention per concept edge (head mean; with the self edge, a
+        token's concept weights sum to ≤ 1) and ``token_weight`` β per token (sums to 1 over each utterance's
+        tokens)."""
         u, ctx = batch["utterance"], batch["utterance", "context", "utterance"]
         tok, con = batch["token"], batch["concept"]
         tok_utt = batch["token", "in", "utterance"].edge_index[1]
@@ -67,17 +73,3 @@ class CKENet(KGModel):
         beta = softmax(score, tok_utt, num_nodes=n)
         z = scatter(beta.unsqueeze(-1) * k, tok_utt, 0, dim_size=n, reduce="sum")           # [N, H]
         return self.out(torch.cat([d, z], -1)), {"concept_edge_weight": alpha, "token_weight": beta}
-
-    def forward(self, batch) -> dict[str, Tensor]:
-        h, _ = self._encode(batch)
-        return {t: head(h) for t, head in self.heads.items()}
-
-    def explain(self, batch) -> dict[str, Any]:
-        """GAT attention per concept edge (head mean; with the self edge, a token's concept weights sum to ≤ 1)
-        and ``token_weight`` β per token (sums to 1 over each utterance's tokens)."""
-        return self._encode(batch)[1]
-
-    def forward_explain(self, batch) -> tuple[dict[str, Tensor], dict[str, Any]]:
-        """Logits and :meth:`explain`'s evidence from one pass (the annotator's path)."""
-        h, evidence = self._encode(batch)
-        return {t: head(h) for t, head in self.heads.items()}, evidence

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from ..data.labels import LabelSpace
 from ..nn import CoAttention, ConversationLSTM
 from .base import KGModel, register_model, task_heads
-from .cogat import JointConfig, UtteranceInput, joint_tasks
+from .joint_input import JointConfig, UtteranceInput, joint_tasks
 
 __all__ = ["DCRNet", "DCRNetConfig"]
 
@@ -19,6 +19,7 @@ class DCRNetConfig(JointConfig):
     """DCR-Net's options; of the shared ones, ``context_layers`` is the number of stacked relation layers and
     ``max_distance`` is unused."""
 
+    name: str = "dcrnet"
     heads: int = 4          # co-attention heads
     dropout: float = 0.3    # dropout on node states
 

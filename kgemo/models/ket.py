@@ -11,21 +11,24 @@ from torch_geometric.utils import scatter
 from ..data.labels import LabelSpace
 from ..errors import KgemoError
 from ..nn import AttentionPooling, ContextTransformer, KETConceptAttention
-from .base import KGModel, ModelConfig, register_model, task_heads, utterance_input
+from .base import ModelConfig, UtteranceStateModel, register_model, task_heads, utterance_input
 
 __all__ = ["KET", "KETConfig"]
 
 
 @dataclasses.dataclass
 class KETConfig(ModelConfig):
-    concept_dim: int = 384      # width of concept embeddings (must equal input_dim: relatedness is a cosine)
+    INPUT_WIDTHS = ModelConfig.INPUT_WIDTHS + ("concept_dim",)
+
+    name: str = "ket"
+    concept_dim: int | None = None  # width of concept embeddings, from the pipeline (= input_dim: relatedness is a cosine)
     lambda_init: float = 0.5    # initial mix between relatedness and affect (paper's code: 0.5)
     learn_lambda: bool = True   # learn the mix
     concentration: float = 1.0  # softmax sharpness over a token's concepts
 
 
 @register_model
-class KET(KGModel):
+class KET(UtteranceStateModel):
     r"""KET in kgemo: concept attention per word, word pooling per utterance, then the context transformer.
 
     Read top to bottom, for utterance :math:`i` with concept-bearing tokens :math:`t` and their ConceptNet
@@ -77,6 +80,8 @@ class KET(KGModel):
         self.heads = task_heads(c.hidden, label_spaces)
 
     def _encode(self, batch) -> tuple[Tensor, dict[str, Any]]:
+        """States ``h`` [N, H] and the evidence: ``concept_edge_weight`` α per (concept → token) edge (sums to 1
+        over each token's concepts) and ``token_weight`` β per token (sums to 1 over each utterance's tokens)."""
         u, ctx = batch["utterance"], batch["utterance", "context", "utterance"]
         tok, con = batch["token"], batch["concept"]
         tok_utt = batch["token", "in", "utterance"].edge_index[1]
@@ -99,17 +104,3 @@ class KET(KGModel):
         h = self.utt_in(u.x) + self.knowledge_out(z)                                       # [N, H]
         h = self.context(h, ctx.edge_index, ctx.rel_pos, ctx.same_speaker)                 # [N, H]
         return h, {"concept_edge_weight": alpha, "token_weight": beta}
-
-    def forward(self, batch) -> dict[str, Tensor]:
-        h, _ = self._encode(batch)
-        return {t: head(h) for t, head in self.heads.items()}
-
-    def explain(self, batch) -> dict[str, Any]:
-        """``concept_edge_weight`` α per (concept → token) edge (sums to 1 over each token's concepts) and
-        ``token_weight`` β per token (sums to 1 over each utterance's tokens)."""
-        return self._encode(batch)[1]
-
-    def forward_explain(self, batch) -> tuple[dict[str, Tensor], dict[str, Any]]:
-        """Logits and :meth:`explain`'s evidence from one pass (the annotator's path)."""
-        h, evidence = self._encode(batch)
-        return {t: head(h) for t, head in self.heads.items()}, evidence

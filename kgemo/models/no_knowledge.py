@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from typing import Any, Mapping
 
 from torch import Tensor
 
 from ..data.labels import LabelSpace
 from ..nn import ContextTransformer
-from .base import KGModel, ModelConfig, register_model, task_heads, utterance_input
+from .base import ModelConfig, UtteranceStateModel, register_model, task_heads, utterance_input
 
 __all__ = ["NoKnowledge", "NoKnowledgeConfig"]
 
@@ -17,9 +17,11 @@ __all__ = ["NoKnowledge", "NoKnowledgeConfig"]
 class NoKnowledgeConfig(ModelConfig):
     """Only the shared options of :class:`~kgemo.models.base.ModelConfig`."""
 
+    name: str = "no_knowledge"
+
 
 @register_model
-class NoKnowledge(KGModel):
+class NoKnowledge(UtteranceStateModel):
     r"""Utterance features → projection → :class:`~kgemo.nn.ContextTransformer` → one linear head per task.
 
     .. math::
@@ -43,8 +45,8 @@ class NoKnowledge(KGModel):
         self.context = ContextTransformer(c.hidden, c.context_layers, c.heads, c.max_distance, c.dropout)
         self.heads = task_heads(c.hidden, label_spaces)
 
-    def forward(self, batch) -> dict[str, Tensor]:
+    def _encode(self, batch) -> tuple[Tensor, dict[str, Any]]:
         u, ctx = batch["utterance"], batch["utterance", "context", "utterance"]
         h = self.utt_in(u.x)                                                  # [N, hidden]
         h = self.context(h, ctx.edge_index, ctx.rel_pos, ctx.same_speaker)    # [N, hidden]
-        return {t: head(h) for t, head in self.heads.items()}                 # {task: [N, classes]}
+        return h, {}                                                          # no evidence

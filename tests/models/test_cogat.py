@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ from torch_geometric.data import Batch
 from kgemo.data import Conversation, Utterance
 from kgemo.data.labels import label_space
 from kgemo.errors import KgemoError
-from kgemo.graphs import InputPipeline, get_builder
+from kgemo.graphs import get_builder
+from kgemo.pipeline import InputPipeline
 from kgemo.metrics import score
 from kgemo.models import CoGAT, CoGATConfig, load_model, save_model
 from kgemo.models.predict import predict
@@ -191,9 +193,9 @@ def test_configs_score_with_cogats_metrics(name, metrics):
     config = load_config(ROOT / "configs" / f"{name}.yaml")
     spaces, chosen = task_setup(config)
     assert chosen == metrics
-    assert config.model["name"] == "cogat" and config.train.monitor == "mean"
-    assert (config.graph.get("cross_task", True) is False) == ("nocross" in name)
-    CoGAT(CoGATConfig.from_dict({k: v for k, v in config.model.items() if k != "name"}), spaces)
+    assert config.model.name == "cogat" and config.train.monitor == "mean"
+    assert (config.graph.cross_task is False) == ("nocross" in name)
+    CoGAT(dataclasses.replace(config.model, input_dim=16), spaces)
 
 
 def test_metric_definitions_by_hand():

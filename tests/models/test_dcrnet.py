@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ from torch_geometric.data import Batch
 from kgemo.data import Conversation, Utterance
 from kgemo.data.labels import label_space
 from kgemo.errors import KgemoError
-from kgemo.graphs import InputPipeline, get_builder
+from kgemo.graphs import get_builder
+from kgemo.pipeline import InputPipeline
 from kgemo.models import DCRNet, DCRNetConfig, load_model, save_model
 from kgemo.models.predict import predict
 from kgemo.nn import CoAttention
@@ -109,5 +111,5 @@ def test_two_epoch_training_lowers_the_loss_and_reloads_identically(tmp_path, ti
 def test_configs(name, metrics):
     config = load_config(ROOT / "configs" / f"{name}.yaml")
     spaces, chosen = task_setup(config)
-    assert chosen == metrics and config.model["name"] == "dcrnet"
-    DCRNet(DCRNetConfig.from_dict({k: v for k, v in config.model.items() if k != "name"}), spaces)
+    assert chosen == metrics and config.model.name == "dcrnet"
+    DCRNet(dataclasses.replace(config.model, input_dim=16), spaces)

@@ -21,7 +21,7 @@ def train_losses(run_dir):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(MODELS))
 def test_two_epoch_smoke_train_loss_falls(name, tiny_encoder, tmp_path):
-    params = {"k": 3} if MODELS[name] == "concept" else {}
+    params = {"concepts_per_token": 3} if MODELS[name] == "concept" else {}
     data = tiny_prepared(tiny_encoder, MODELS[name], window=4, **params)
     config = ExperimentConfig(name=name, model={"name": name, "hidden": 32, "heads": 2, "dropout": 0.0},
                               train=TrainConfig(epochs=2, batch_size=4, lr=3e-3, warmup_epochs=0,
@@ -55,7 +55,7 @@ def test_save_load_gives_identical_predictions(name, tiny_encoder, tmp_path):
     loaded, spec = load_model(tmp_path / "m")
     after = predict(loaded, data.graphs["test"], data.pipeline.transform)
     assert torch.equal(before["emotion"], after["emotion"])
-    assert spec["encoder_id"] == tiny_encoder.id
+    assert spec["encoder_id"] == tiny_encoder.id and spec["encoder_dim"] == tiny_encoder.dim
     assert (tmp_path / "m" / "README.md").read_text().startswith(f"# kgemo model: {name}")
 
 
