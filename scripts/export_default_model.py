@@ -50,33 +50,22 @@ def _model_card(results: dict, metrics: dict) -> str:
 
 def per_dataset_scores(model_dir: Path, datasets) -> dict:
     """Each dataset's test split alone: weighted F1, macro F1 and the metric papers report for it."""
-    import torch
-
-    from kgemo.graphs import InputPipeline
-    from kgemo.metrics import score
     from kgemo.metrics.scores import DATASET_METRICS
-    from kgemo.models import load_model
-    from kgemo.models.predict import predict
-    from kgemo.training import DataConfig, ExperimentConfig, prepare_data
+    from kgemo.training import evaluate
 
-    model, spec = load_model(model_dir)
-    pipeline = InputPipeline.from_spec(spec)
-    space = model.label_spaces["emotion"]
     out = {}
     for ds in datasets:
-        data = DataConfig(datasets=[ds], tasks=["emotion"], label_space=spec["data"]["label_space"])
-        cfg = ExperimentConfig(data=data, model={"name": model.name})
-        graphs = prepare_data(cfg, splits=("test",), pipeline=pipeline).graphs["test"]
-        pred = predict(model, graphs, pipeline.transform)["emotion"].argmax(-1).numpy()
-        y = torch.cat([g["utterance"].y_emotion for g in graphs]).numpy()
-        names = sorted({"weighted_f1", "macro_f1", DATASET_METRICS[f"{ds}/emotion"]})
-        out[ds] = {"utterances": int(len(y)), "paper_metric": DATASET_METRICS[f"{ds}/emotion"],
-                   "scores": {m: round(float(score(m, y[y >= 0], pred[y >= 0], space)), 2) for m in names}}
+        paper = DATASET_METRICS[f"{ds}/emotion"]
+        names = sorted({"weighted_f1", "macro_f1", paper})
+        result = evaluate(model_dir, "test", datasets=[ds], metrics=names)
+        out[ds] = {"utterances": result["utterances"], "paper_metric": paper,
+                   "scores": {m: round(v, 2) for m, v in result["scores_by_metric"]["emotion"].items()}}
     return out
 
 
 def main(argv=None) -> int:
     from kgemo.errors import KgemoError
+    from kgemo.pipeline import PipelineSpec
     from kgemo.storage import atomic_write, read_json, write_json
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,11 +81,11 @@ def main(argv=None) -> int:
     if not metrics.get("complete"):
         raise KgemoError(f"{run}: the run has not finished (metrics.json incomplete)")
     cfg = read_json(model_dir / "config.json")
-    spec = cfg["pipeline"]
-    if spec.get("encoder") != "default" or spec.get("knowledge") != {"conceptnet": "default"}:
+    spec = PipelineSpec.from_dict(cfg["pipeline"], str(model_dir / "config.json"))
+    paths = {k: s.path for k, s in spec.knowledge.items()}
+    if spec.encoder != "default" or paths != {"conceptnet": "default"}:
         raise KgemoError(f"{model_dir}: the pipeline must use encoder 'default' and knowledge "
-                         f"{{conceptnet: default}} to work on a fresh install; got {spec.get('encoder')!r}, "
-                         f"{spec.get('knowledge')!r}")
+                         f"{{conceptnet: default}} to work on a fresh install; got {spec.encoder!r}, {paths}")
     size = (model_dir / "model.safetensors").stat().st_size
     if size > MAX_BYTES:
         raise KgemoError(f"{model_dir}: weights are {size / 1e6:.1f} MB; the shipped model must stay under "

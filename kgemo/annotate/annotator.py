@@ -1,7 +1,7 @@
 """``Annotator``: conversations in, labels + probabilities + knowledge evidence out, with any saved kgemo model.
 
 The annotator owns no preprocessing of its own: it loads a model folder, rebuilds the model's
-:class:`~kgemo.graphs.InputPipeline` from the spec saved beside the weights (sentence encoder, graph builder,
+:class:`~kgemo.pipeline.InputPipeline` from the spec saved beside the weights (sentence encoder, graph builder,
 knowledge), and runs :func:`~kgemo.models.predict.predict_batches` with ``explain=True``. What it adds is reading
 the evidence out of the model's attention (vectorised over a batch), ATOMIC events retrieved with the utterance
 embeddings the pipeline already computed, and warnings for inputs it had to cut.
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..data.conversation import Conversation, as_conversation
+from ..devices import pick_device
 from ..errors import KgemoError
 from .concept_table import ConceptTable
 from .result import AnnotationResult, ConceptEvidence, EventEvidence, UtteranceAnnotation
@@ -72,12 +73,6 @@ def _threads(n: int | None):
             faiss.omp_set_num_threads(faiss_before)
 
 
-def _pick_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 class Annotator:
     r"""Annotate conversations with a kgemo model: labels, class probabilities and knowledge evidence.
 
@@ -91,7 +86,7 @@ class Annotator:
 
     Args:
         model: a loaded :class:`~kgemo.models.KGModel`.
-        pipeline: the model's :class:`~kgemo.graphs.InputPipeline`.
+        pipeline: the model's :class:`~kgemo.pipeline.InputPipeline`.
         events: ATOMIC evidence provider: ``"default"`` (the bundled ATOMIC slice, nearest-event retrieval with
             the pipeline's own utterance embeddings), an :class:`~kgemo.knowledge.AtomicRetriever`, a COMET
             generator (``generate(texts, relations, k)``), or ``None`` for no events.
@@ -123,7 +118,8 @@ class Annotator:
         if top_k < 0 or top_events < 0 or batch_size < 1:
             raise ValueError(f"top_k and top_events must be >= 0 and batch_size >= 1, got {top_k}, {top_events}, "
                              f"{batch_size}")
-        self.device = _pick_device(device)
+        pipeline.check_model(model)
+        self.device = torch.device(pick_device(device))
         self.model = model.eval().to(self.device)
         self.pipeline = pipeline
         self.top_k, self.top_events = int(top_k), int(top_events)
@@ -150,22 +146,14 @@ class Annotator:
                 features; tests pass a tiny one).
             kwargs: :class:`Annotator` options (``top_k``, ``events``, ``batch_size``...).
         """
-        from ..graphs import InputPipeline, get_builder, load_knowledge
         from ..models import load_model
+        from ..pipeline import InputPipeline, PipelineSpec
 
         path = resolve_model_path(name_or_path)
-        model, spec = load_model(path)
-        if not spec.get("builder"):
-            raise KgemoError(f"{path}: the model folder records no input pipeline; save it with "
-                             "kgemo.models.save_model(model, path, pipeline.spec())")
-        dev = _pick_device(device)
-        if encoder is None:
-            pipeline = InputPipeline.from_spec(spec, str(dev))
-        else:
-            kspec = spec.get("knowledge", {})
-            builder = get_builder(spec["builder"]["name"], **spec["builder"].get("params", {}))
-            pipeline = InputPipeline(builder, encoder, load_knowledge(kspec, encoder), kspec,
-                                     spec.get("encoder", "custom"))
+        model, saved = load_model(path)
+        spec = PipelineSpec.from_dict(saved, source=str(path / "config.json"))
+        dev = pick_device(device)
+        pipeline = InputPipeline.from_spec(spec, dev, encoder=encoder)
         kwargs.setdefault("name", "default" if str(name_or_path) == "default" else str(path))
         return cls(model, pipeline, device=dev, **kwargs)
 
@@ -175,7 +163,8 @@ class Annotator:
         if isinstance(events, str):
             from ..knowledge import AtomicRetriever
 
-            if self.pipeline.knowledge_spec.get("atomic") == events:
+            atomic = self.pipeline.knowledge_settings.get("atomic")
+            if atomic is not None and getattr(atomic, "path", None) == events:
                 return self.pipeline.knowledge["atomic"]  # the event graph's retriever: same table, loaded once
             # The pipeline's encoder: its utterance features are the retrieval queries (nothing encoded twice).
             return AtomicRetriever.load(events, encoder=self.pipeline.encoder)
@@ -188,9 +177,9 @@ class Annotator:
     @property
     def info(self) -> dict[str, Any]:
         """What produced the annotations (recorded in every result)."""
-        spec = self.pipeline.spec()
-        out = {"name": self.name, "model": self.model.name, "encoder": spec["encoder_id"],
-               "graph": spec["builder"]["name"], "knowledge": spec["knowledge"]}
+        out = {"name": self.name, "model": self.model.name, "encoder": self.pipeline.encoder.id,
+               "graph": self.pipeline.builder.name,
+               "knowledge": {k: s.to_dict().get("path", "custom") for k, s in self.pipeline.knowledge_settings.items()}}
         if self.events is not None:
             out["events"] = getattr(self.events, "id", type(self.events).__name__)
         return out
@@ -241,18 +230,14 @@ class Annotator:
         texts = [u.text for c in convs for u in c.utterances]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            feats = np.asarray(self.pipeline.encoder.encode(texts, show_progress=False), dtype=np.float32)
+            feats = [np.asarray(f, dtype=np.float32) for f in self.pipeline.encode(convs)]
         truncated = np.zeros(len(texts), dtype=bool)
         for w in caught:
             if issubclass(w.category, TruncationWarning):
                 truncated |= self._too_long(texts)
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        out, start = [], 0
-        for c in convs:
-            out.append(feats[start:start + len(c)])
-            start += len(c)
-        return out, truncated
+        return feats, truncated
 
     def _too_long(self, texts: list[str]) -> np.ndarray:
         """Which texts exceed the encoder's token limit (asked only after the encoder said some did)."""
@@ -268,7 +253,7 @@ class Annotator:
         """Utterances whose content words exceed the concept builder's ``max_tokens`` (the rest got no
         knowledge); only utterances at the limit are re-tokenised."""
         n = len(conv)
-        max_tokens = self.pipeline.builder.params.get("max_tokens")
+        max_tokens = getattr(self.pipeline.builder.settings, "max_tokens", None)
         if self.kb is None or not max_tokens or "token" not in graph.node_types:
             return np.zeros(n, dtype=bool)
         counts = np.bincount(graph["token", "in", "utterance"].edge_index[1].numpy(), minlength=n)
@@ -289,7 +274,7 @@ class Annotator:
         if kb_cut.any():
             idx = ", ".join(str(i + 1) for i in np.flatnonzero(kb_cut)[:20])
             warnings.warn(f"conversation {conv.id}: utterance(s) {idx} have more than "
-                          f"{self.pipeline.builder.params['max_tokens']} content words; knowledge was looked up "
+                          f"{self.pipeline.builder.settings.max_tokens} content words; knowledge was looked up "
                           "for the first ones only", _truncation_warning(), stacklevel=4)
 
     def _annotate_chunk(self, convs: list[Conversation], top_k: int | None) -> list[AnnotationResult]:

@@ -5,10 +5,13 @@ One YAML per experiment in ``configs/``::
     name: ket_meld
     seed: 0
     data: {datasets: [meld], tasks: [emotion]}
-    model: {name: ket, hidden: 256}
-    graph: {window: 8, k: 8}
-    knowledge: {conceptnet: default}
+    model: {name: ket, hidden: 256}                  # the model's config class (kgemo.models), by name
+    graph: {window: 8, concepts_per_token: 8}         # the settings of the model's graph builder (kgemo.graphs)
+    knowledge: {conceptnet: default}                  # settings per knowledge source (kgemo.knowledge.sources)
     train: {epochs: 30, lr: 1.0e-3}
+
+Every section is typed: an unknown key is refused with its name and the file, when the config loads. Input
+widths (``model.input_dim``...) are not options: they come from the encoder and knowledge (the input pipeline).
 
 Any field can be overridden from the command line as ``key.sub=value`` (YAML syntax for the value).
 The resolved config is saved into every run folder and model folder, so a run can be reproduced and resumed.
@@ -23,13 +26,18 @@ from typing import Any, Mapping
 import yaml
 
 from ..errors import KgemoError
+from ..graphs import builder_class
+from ..knowledge.sources import knowledge_settings
 from ..metrics.weights import CLASS_WEIGHT_SCHEMES
+from ..models import ModelConfig, NoKnowledgeConfig, get_model_class
+from ..pipeline import PipelineSpec
+from ..settings import Settings
 
 __all__ = ["DataConfig", "TrainConfig", "ExperimentConfig", "load_config", "apply_overrides"]
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Settings):
     datasets: list[str] = field(default_factory=lambda: ["meld"])  # trained on together (same label space)
     tasks: list[str] = field(default_factory=lambda: ["emotion"])  # first task = the one early stopping watches
     label_space: str | None = None      # e.g. "ekman7": map every dataset's emotion labels to one shared space
@@ -42,7 +50,7 @@ class DataConfig:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Settings):
     epochs: int = 30                    # upper bound; early stopping usually ends sooner
     batch_size: int = 16                # conversations per batch
     lr: float = 1e-3                    # AdamW learning rate
@@ -69,39 +77,95 @@ class ExperimentConfig:
     name: str = "experiment"
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
-    model: dict[str, Any] = field(default_factory=lambda: {"name": "no_knowledge"})  # name + model options
-    graph: dict[str, Any] = field(default_factory=dict)       # graph builder options (window, k, ...)
-    knowledge: dict[str, str] = field(default_factory=dict)   # source → "default" or a built cache path
+    model: ModelConfig = field(default_factory=NoKnowledgeConfig)  # the model's typed options (``name`` picks it)
+    graph: Settings | None = None      # the model's graph-builder settings (None = the builder's defaults)
+    knowledge: dict[str, Settings] = field(default_factory=dict)  # typed settings per knowledge source
     train: TrainConfig = field(default_factory=TrainConfig)
     output_dir: str = "runs/{name}/seed{seed}"                # formatted with name and seed
+
+    def __post_init__(self):
+        # Sections may be given as plain mappings from Python (``model={"name": "ket", "hidden": 64}``).
+        source = "ExperimentConfig"
+        if isinstance(self.model, Mapping):
+            self.model = _model_config(self.model, source)
+        if isinstance(self.data, Mapping):
+            self.data = DataConfig.from_dict(self.data, source, "data")
+        if isinstance(self.train, Mapping):
+            self.train = TrainConfig.from_dict(self.train, source, "train")
+        self.knowledge = knowledge_settings(self.knowledge)
+        settings_class = builder_class(self.model_class.graph_builder).settings_class
+        if self.graph is None or isinstance(self.graph, Mapping):
+            self.graph = settings_class.from_dict(self.graph, source, "graph")
+        elif not isinstance(self.graph, settings_class):
+            raise KgemoError(f"model {self.model.name!r} builds {self.model_class.graph_builder!r} graphs, which "
+                             f"take {settings_class.__name__}, not {type(self.graph).__name__}")
+
+    @property
+    def model_class(self):
+        return get_model_class(self.model.name)
 
     @property
     def run_dir(self) -> Path:
         return Path(self.output_dir.format(name=self.name, seed=self.seed))
 
+    def pipeline_spec(self) -> PipelineSpec:
+        """How this experiment's inputs are made (the spec its model folder will record)."""
+        return PipelineSpec(encoder=self.data.encoder, builder=self.model_class.graph_builder, graph=self.graph,
+                            knowledge=self.knowledge)
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The config as YAML would write it (input widths left out: they come from the pipeline)."""
+        model = {k: v for k, v in self.model.to_dict().items() if k not in self.model.INPUT_WIDTHS}
+        return {"name": self.name, "seed": self.seed, "data": self.data.to_dict(), "model": model,
+                "graph": self.graph.to_dict(), "knowledge": {k: s.to_dict() for k, s in self.knowledge.items()},
+                "train": self.train.to_dict(), "output_dir": self.output_dir}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "config") -> "ExperimentConfig":
         d = dict(d)
-        sections = {"data": DataConfig, "train": TrainConfig}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise KgemoError(f"{source}: unknown top-level key(s) {unknown}; known: {sorted(known)}")
-        for key, sub in sections.items():
-            if key in d:
-                sub_known = {f.name for f in dataclasses.fields(sub)}
-                bad = sorted(set(d[key] or {}) - sub_known)
-                if bad:
-                    raise KgemoError(f"{source}: unknown {key} option(s) {bad}; known: {sorted(sub_known)}")
-                d[key] = sub(**(d[key] or {}))
-        if "name" not in (d.get("model") or {}):
-            raise KgemoError(f"{source}: model.name is required (e.g. ket, ckenet, no_knowledge, cogat)")
+        d["model"] = _model_config(d.get("model"), source)
+        model_cls = get_model_class(d["model"].name)
+        d["graph"] = builder_class(model_cls.graph_builder).settings_class.from_dict(d.get("graph"), source, "graph")
+        d["knowledge"] = knowledge_settings(d.get("knowledge"), source)
+        d["data"] = DataConfig.from_dict(d.get("data"), source, "data")
+        d["train"] = TrainConfig.from_dict(d.get("train"), source, "train")
         config = cls(**d)
+        _check_data(config.data, source)
         _check_train(config.train, source)
+        builder = builder_class(model_cls.graph_builder)
+        missing = [k for k in builder.knowledge if k not in config.knowledge]
+        if missing:
+            raise KgemoError(f"{source}: model {model_cls.name!r} builds {builder.name!r} graphs, which need "
+                             f"knowledge {missing}; add e.g. knowledge: {{{missing[0]}: default}}")
         return config
+
+
+def _model_config(model: Any, source: str) -> ModelConfig:
+    if not isinstance(model, Mapping) or not model.get("name"):
+        raise KgemoError(f"{source}: model.name is required (e.g. ket, ckenet, no_knowledge, cogat)")
+    try:
+        model_cls = get_model_class(model["name"])
+    except KgemoError as exc:
+        raise KgemoError(f"{source}: {exc}") from None
+    return model_cls.config_class.from_config(model, source)
+
+
+def _check_data(data: DataConfig, source: str) -> None:
+    from ..data import DATASETS
+
+    if not data.datasets or not data.tasks:
+        raise KgemoError(f"{source}: data.datasets and data.tasks must each name at least one")
+    for name in data.datasets:
+        if name not in DATASETS:
+            raise KgemoError(f"{source}: unknown dataset {name!r} in data.datasets; known: {sorted(DATASETS)}")
+        missing = [t for t in data.tasks if t not in DATASETS[name].tasks]
+        if missing:
+            raise KgemoError(f"{source}: dataset {name!r} has no {missing} labels (its tasks: "
+                             f"{list(DATASETS[name].tasks)}); fix data.tasks")
 
 
 def _check_train(train: TrainConfig, source: str) -> None:

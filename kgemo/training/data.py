@@ -15,8 +15,8 @@ from torch_geometric.data import HeteroData
 
 from ..data.labels import LABEL_SPACES, LabelSpace, label_space
 from ..errors import KgemoError
-from ..graphs import InputPipeline, get_builder, load_knowledge
-from .config import ExperimentConfig
+from ..pipeline import InputPipeline
+from .config import DataConfig, ExperimentConfig
 
 __all__ = ["PreparedData", "prepare_data", "task_setup", "build_pipeline"]
 
@@ -24,31 +24,32 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "dev", "test")
 
 
-def task_setup(config: ExperimentConfig) -> tuple[dict[str, LabelSpace], dict[str, str]]:
-    """Label space and metric name for each task of the config."""
+def task_setup(data: DataConfig | ExperimentConfig) -> tuple[dict[str, LabelSpace], dict[str, str]]:
+    """Label space and metric name for each task of a data config."""
     from ..data import DATASETS
 
+    if isinstance(data, ExperimentConfig):
+        data = data.data
     spaces: dict[str, LabelSpace] = {}
     metrics: dict[str, str] = {}
-    for task in config.data.tasks:
-        if config.data.label_space:
-            name = f"{config.data.label_space}/{task}"
+    for task in data.tasks:
+        if data.label_space:
+            name = f"{data.label_space}/{task}"
             if name not in LABEL_SPACES:
                 raise KgemoError(f"no label space {name!r}; known: {sorted(LABEL_SPACES)}")
             spaces[task] = LABEL_SPACES[name]
         else:
-            found = {label_space(d, task).name for d in config.data.datasets}
+            found = {label_space(d, task).name for d in data.datasets}
             if len(found) > 1:
-                raise KgemoError(f"datasets {config.data.datasets} have different {task} label spaces {found}; "
+                raise KgemoError(f"datasets {data.datasets} have different {task} label spaces {found}; "
                                  "set data.label_space (e.g. ekman7) to train on them together")
-            spaces[task] = label_space(config.data.datasets[0], task)
-        if task in config.data.metrics:
-            metrics[task] = config.data.metrics[task]
-        elif config.data.label_space or len(config.data.datasets) > 1:
+            spaces[task] = label_space(data.datasets[0], task)
+        if task in data.metrics:
+            metrics[task] = data.metrics[task]
+        elif data.label_space or len(data.datasets) > 1:
             metrics[task] = "weighted_f1"
         else:
-            spec = DATASETS[config.data.datasets[0]]
-            metrics[task] = spec.metrics[task]
+            metrics[task] = DATASETS[data.datasets[0]].metrics[task]
     return spaces, metrics
 
 
@@ -65,13 +66,13 @@ class PreparedData:
         return torch.cat(ys) if ys else torch.zeros(0, dtype=torch.long)
 
 
-def _split_data(config: ExperimentConfig, pipeline: InputPipeline, dataset: str, split: str):
+def _split_data(data: DataConfig, pipeline: InputPipeline, dataset: str, split: str):
     from ..data import dataset_files, load_dataset
     from ..encoders import FeatureCache, file_sha256
 
-    root = config.data.root
-    convs = load_dataset(dataset, split, root=root, strict=config.data.strict)
-    n = config.data.max_conversations
+    root = data.root
+    convs = load_dataset(dataset, split, root=root, strict=data.strict)
+    n = data.max_conversations
     if n is not None:
         convs = convs[:n]
     sources = {Path(p).name: file_sha256(p) for p in dataset_files(dataset, split, root=root)}
@@ -79,31 +80,36 @@ def _split_data(config: ExperimentConfig, pipeline: InputPipeline, dataset: str,
     feats = FeatureCache().conversation_features(pipeline.encoder, convs, key=key, sources=sources,
                                                  desc=f"encoding {key}")
     return convs, feats, {"dataset": dataset, "split": split, "sources": sources, "max_conversations": n,
-                          "strict": config.data.strict}
+                          "strict": data.strict}
 
 
 def build_pipeline(config: ExperimentConfig) -> InputPipeline:
-    from ..encoders import SentenceEncoder
-    from ..models import get_model_class
-
-    model_cls = get_model_class(config.model["name"])
-    builder = get_builder(model_cls.graph_builder, **config.graph)
-    encoder = SentenceEncoder(config.data.encoder, batch_size=config.data.encoder_batch_size)
-    return InputPipeline(builder, encoder, load_knowledge(config.knowledge, encoder), config.knowledge,
-                         config.data.encoder)
+    """The experiment's input pipeline, made from its spec like every other pipeline."""
+    return InputPipeline.from_spec(config.pipeline_spec(), encoder_batch_size=config.data.encoder_batch_size)
 
 
-def prepare_data(config: ExperimentConfig, splits: Sequence[str] = SPLITS,
+def prepare_data(config: ExperimentConfig | DataConfig, splits: Sequence[str] = SPLITS,
                  pipeline: InputPipeline | None = None) -> PreparedData:
-    """Load every dataset split of the config, encode it (cached) and build its graphs (cached)."""
-    spaces, metrics = task_setup(config)
-    pipeline = pipeline or build_pipeline(config)
+    """Load every dataset split of the config, encode it (cached) and build its graphs (cached).
+
+    Args:
+        config: an experiment config, or only its data section when ``pipeline`` is given (evaluation of a saved
+            model: the pipeline comes from the model folder).
+        splits: the splits to prepare.
+        pipeline: the input pipeline; default: the experiment's (:func:`build_pipeline`).
+    """
+    if pipeline is None:
+        if not isinstance(config, ExperimentConfig):
+            raise TypeError("prepare_data needs an ExperimentConfig, or a DataConfig and a pipeline")
+        pipeline = build_pipeline(config)
+    data = config.data if isinstance(config, ExperimentConfig) else config
+    spaces, metrics = task_setup(data)
     graphs: dict[str, list[HeteroData]] = {}
     conversations: dict[str, list] = {}
     for split in splits:
         graphs[split], conversations[split] = [], []
-        for dataset in config.data.datasets:
-            convs, feats, key = _split_data(config, pipeline, dataset, split)
+        for dataset in data.datasets:
+            convs, feats, key = _split_data(data, pipeline, dataset, split)
             graphs[split] += pipeline.graphs(convs, spaces, feats, cache_key=key, desc=f"graphs {dataset}/{split}")
             conversations[split] += convs
         log.info("%s: %d conversations, %d utterances", split, len(graphs[split]),

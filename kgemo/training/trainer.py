@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 import sys
 import time
 import warnings
@@ -24,13 +25,15 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
+from ..devices import cuda_available, mixed_precision
 from ..errors import KgemoError
 from ..graphs.batching import GraphLoader
 from ..metrics import class_weights, classification_report, confusion_matrix_png, score
-from ..models import get_model_class, load_model, save_model
+from ..models import load_model, save_model
 from ..models.predict import predict
+from ..pipeline import InputPipeline, PipelineSpec
 from ..storage import atomic_write, read_json, write_json
-from .config import ExperimentConfig
+from .config import DataConfig, ExperimentConfig
 from .data import PreparedData, prepare_data
 from .module import TaskModule
 
@@ -40,14 +43,8 @@ log = logging.getLogger(__name__)
 
 
 def build_model(config: ExperimentConfig, data: PreparedData):
-    """The config's model, with input sizes (feature width, concept width, relations) taken from the data."""
-    cls = get_model_class(config.model["name"])
-    opts = {k: v for k, v in config.model.items() if k != "name"}
-    fields = cls.config_class.__dataclass_fields__
-    for key, value in data.pipeline.model_dims().items():
-        if key in fields:
-            opts.setdefault(key, value)
-    return cls(cls.config_class.from_dict(opts), data.label_spaces)
+    """The config's model, with its input widths (feature width, concept width, relations) from the pipeline."""
+    return config.model_class(data.pipeline.fill_widths(config.model), data.label_spaces)
 
 
 def score_graphs(model, graphs, transform, label_spaces, metrics, batch_size: int = 64,
@@ -97,12 +94,10 @@ class BestModelExport(L.Callback):
         self.best, self.best_epoch = state["best"], state["best_epoch"]
 
 
-def _precision(cfg: str) -> str:
+def _precision(cfg: str, accelerator: str) -> str:
     if cfg != "auto":
         return cfg
-    if torch.cuda.is_available():
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "32-true"
+    return mixed_precision("cpu" if accelerator == "cpu" else None)
 
 
 def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None = None,
@@ -147,14 +142,14 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
                              num_workers=tc.num_workers)
     module = TaskModule(model, data.label_spaces, data.metrics, tc, weights, steps_per_epoch=len(train_loader))
 
-    spec = {**data.pipeline.spec(), "data": {"datasets": config.data.datasets, "tasks": config.data.tasks,
-                                             "label_space": config.data.label_space, "metrics": data.metrics}}
+    spec = data.pipeline.spec({"datasets": config.data.datasets, "tasks": config.data.tasks,
+                               "label_space": config.data.label_space, "metrics": data.metrics}).to_dict()
     export = BestModelExport(run_dir / "model", spec, {"config": config.name, "seed": config.seed})
     progress = sys.stderr.isatty() if tc.progress is None else tc.progress
-    gpu = torch.cuda.is_available() and tc.accelerator in ("auto", "gpu", "cuda")
+    gpu = cuda_available() and tc.accelerator in ("auto", "gpu", "cuda")
     trainer = L.Trainer(
         max_epochs=tc.epochs, accelerator=tc.accelerator, devices=tc.devices, strategy=tc.strategy,
-        precision=_precision(tc.precision), gradient_clip_val=tc.grad_clip or None,
+        precision=_precision(tc.precision, tc.accelerator), gradient_clip_val=tc.grad_clip or None,
         # scatter-add has no deterministic CUDA kernel: warn there instead of failing.
         deterministic=("warn" if gpu else True) if tc.deterministic else False,
         # One rolling checkpoint of the latest epoch, for resuming; the best model is exported separately.
@@ -174,8 +169,14 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
         # Lightning-internal deprecation noise, and its advice to add DataLoader workers (graphs are in memory).
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        # Our own checkpoint from this run folder (resume), hence not weights_only.
-        trainer.fit(module, train_loader, dev_loader, ckpt_path=ckpt, weights_only=False)
+        # Resume loads tensors and plain containers only (kgemo's checkpoints hold nothing else), never a full
+        # unpickle: a checkpoint file could run code otherwise.
+        try:
+            trainer.fit(module, train_loader, dev_loader, ckpt_path=ckpt, weights_only=True)
+        except pickle.UnpicklingError as exc:
+            reason = str(exc).splitlines()[0][:200]
+            raise KgemoError(f"{ckpt}: the checkpoint cannot be loaded safely (it holds more than tensors and plain "
+                             f"values: {reason}); delete it, or start afresh with --no-resume") from None
     train_time = time.perf_counter() - start
     epochs_run = trainer.current_epoch
 
@@ -184,9 +185,9 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
     if not (run_dir / "model" / "config.json").exists():
         raise KgemoError(f"{run_dir}: no dev evaluation happened, so there is no best model")
     best, _ = load_model(run_dir / "model")
-    results = {"complete": True, "config": config.name, "model": config.model["name"], "seed": config.seed,
+    results = {"complete": True, "config": config.name, "model": config.model.name, "seed": config.seed,
                "datasets": config.data.datasets, "encoder": config.data.encoder,
-               "encoder_id": data.pipeline.encoder.id, "knowledge": config.knowledge,
+               "encoder_id": data.pipeline.encoder.id, "knowledge": {k: v.to_dict() for k, v in config.knowledge.items()},
                "metrics": data.metrics, "best_epoch": export.best_epoch, "epochs_run": epochs_run,
                "train_time_s": round(train_time, 2),
                "train_utterances": int(sum(g["utterance"].num_nodes for g in data.graphs["train"])),
@@ -201,22 +202,41 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
 
 
 def evaluate(model_dir: str | Path, split: str = "test", datasets: Sequence[str] | None = None,
-             root: str | None = None, max_conversations: int | None = None) -> dict[str, Any]:
-    """Score a saved model folder on a dataset split with the metric it was trained for."""
-    from ..graphs import InputPipeline
-    from .config import DataConfig
+             root: str | None = None, max_conversations: int | None = None,
+             metrics: Sequence[str] = ()) -> dict[str, Any]:
+    """Score a saved model folder on a dataset split with the metric it was trained for.
 
-    model, spec = load_model(model_dir)
-    info = spec.get("data") or {}
-    if not spec or not info:
-        raise KgemoError(f"{model_dir}: the model folder has no recorded pipeline/data; cannot evaluate")
+    Args:
+        model_dir: a model folder (``runs/<name>/seed0/model``).
+        split: ``train`` / ``dev`` / ``test``.
+        datasets: score on these datasets (default: the ones it was trained on, together).
+        root: dataset root (default ``KGEMO_DATA`` or ``../shared/data``).
+        max_conversations: the first N conversations per dataset (smoke runs).
+        metrics: more metric names to report for every task (``scores_by_metric``), besides the trained one.
+    """
+    model, saved = load_model(model_dir)
+    spec = PipelineSpec.from_dict(saved, source=f"{Path(model_dir) / 'config.json'}")
+    if not spec.data.get("datasets") or not spec.data.get("tasks"):
+        raise KgemoError(f"{model_dir}: the model folder records no training data (datasets, tasks); cannot "
+                         "evaluate")
     pipeline = InputPipeline.from_spec(spec)
-    cfg = ExperimentConfig(data=DataConfig(datasets=list(datasets or info["datasets"]), tasks=info["tasks"],
-                                           label_space=info.get("label_space"), metrics=info.get("metrics", {}),
-                                           encoder=spec.get("encoder", "default"), root=root,
-                                           max_conversations=max_conversations),
-                           model={"name": model.name})
-    data = prepare_data(cfg, splits=(split,), pipeline=pipeline)
-    scores = score_graphs(model, data.graphs[split], pipeline.transform, model.label_spaces, data.metrics)
-    return {"model": str(model_dir), "split": split, "datasets": cfg.data.datasets, "metrics": data.metrics,
-            "scores": scores, "utterances": int(sum(g["utterance"].num_nodes for g in data.graphs[split]))}
+    pipeline.check_model(model)
+    info = spec.data
+    data = DataConfig(datasets=list(datasets or info["datasets"]), tasks=list(info["tasks"]),
+                      label_space=info.get("label_space"), metrics=dict(info.get("metrics") or {}),
+                      encoder=spec.encoder, root=root, max_conversations=max_conversations)
+    prepared = prepare_data(data, splits=(split,), pipeline=pipeline)
+    graphs = prepared.graphs[split]
+    scores = score_graphs(model, graphs, pipeline.transform, model.label_spaces, prepared.metrics)
+    out = {"model": str(model_dir), "split": split, "datasets": data.datasets, "metrics": prepared.metrics,
+           "scores": scores, "utterances": int(sum(g["utterance"].num_nodes for g in graphs))}
+    if metrics:
+        probs = predict(model, graphs, pipeline.transform)
+        out["scores_by_metric"] = {}
+        for task, p in probs.items():
+            y = torch.cat([g["utterance"][f"y_{task}"] for g in graphs]).numpy()
+            keep = y >= 0
+            pred = p.argmax(-1).numpy()
+            out["scores_by_metric"][task] = {m: float(score(m, y[keep], pred[keep], model.label_spaces[task]))
+                                             for m in metrics}
+    return out

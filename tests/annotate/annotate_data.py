@@ -30,6 +30,6 @@ def vad_lexicon():
 
 def save_tiny(model, pipeline, path, tasks):
     """Save a test model folder with the pipeline spec (and the data section `kgemo evaluate` needs)."""
-    spec = {**pipeline.spec(), "data": {"datasets": ["meld"], "tasks": tasks, "label_space": None,
-                                        "metrics": {t: "weighted_f1" for t in tasks}}}
+    spec = pipeline.spec({"datasets": ["meld"], "tasks": tasks, "label_space": None,
+                          "metrics": {t: "weighted_f1" for t in tasks}})
     return save_model(model, path, spec)

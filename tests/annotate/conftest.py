@@ -7,7 +7,8 @@ import torch
 from annotate_data import ATOMIC, EDGES, save_tiny, vad_lexicon
 
 from kgemo.data import label_space
-from kgemo.graphs import InputPipeline, get_builder
+from kgemo.graphs import get_builder
+from kgemo.pipeline import InputPipeline
 from kgemo.knowledge import AtomicRetriever, AtomicTable, ConceptNetKB
 from kgemo.models import KET, KETConfig, NoKnowledge, NoKnowledgeConfig
 
@@ -37,7 +38,7 @@ def tiny_atomic(tiny_encoder):
 def ket_model_dir(tmp_path, tiny_encoder, tiny_kb_dir):
     """A randomly initialised tiny KET (emotion) saved as a model folder whose spec names the tiny KB."""
     kb = ConceptNetKB.load(tiny_kb_dir)
-    pipe = InputPipeline(get_builder("concept", k=4, max_tokens=6, window=2), tiny_encoder,
+    pipe = InputPipeline(get_builder("concept", concepts_per_token=4, max_tokens=6, window=2), tiny_encoder,
                          {"conceptnet": kb}, {"conceptnet": str(tiny_kb_dir)}, "tiny")
     torch.manual_seed(0)
     model = KET(KETConfig(input_dim=tiny_encoder.dim, concept_dim=tiny_encoder.dim, hidden=16, heads=2,

@@ -260,7 +260,7 @@ def test_ten_thousand_utterances_use_a_linear_context_graph(ket_annotator):
     res = ket_annotator.annotate(texts, top_k=2)
     assert len(res) == 10_000
     data, _ = res.graph
-    window = ket_annotator.pipeline.builder.params["window"]
+    window = ket_annotator.pipeline.builder.settings.window
     assert data["utterance", "context", "utterance"].edge_index.size(1) <= 10_000 * (2 * window + 1)
     assert res[9_999].text == "my dog is happy 9999" and len(res[9_999].concepts) == 2
 
