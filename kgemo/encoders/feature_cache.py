@@ -30,7 +30,8 @@ import numpy as np
 from ..errors import CacheError, KgemoError
 from ..storage import atomic_write, kgemo_home, sha256_json, short_hash
 from ._common import check_texts, show_bar
-from .checksums import file_sha256, texts_sha256
+from .checksums import file_sha256
+from .encoder_inputs import check_inputs, inputs_sha256
 
 __all__ = ["FeatureCache", "dataset_features", "Encoder"]
 
@@ -43,7 +44,11 @@ DEFAULT_CHUNK_SIZE = 8192
 
 
 class Encoder(Protocol):
-    """What the cache needs from an encoder (:class:`SentenceEncoder` or anything alike)."""
+    """What the cache needs from an encoder (:class:`SentenceEncoder` or anything alike).
+
+    Optional: ``conversation_inputs(conversation)`` (what to encode per utterance; default its text) and
+    ``encode_inputs(inputs, ...)`` (encodes strings and ``(target, context)`` pairs; default ``encode``).
+    """
 
     id: str
 
@@ -89,7 +94,8 @@ class FeatureCache:
 
         Args:
             encoder: a :class:`SentenceEncoder` (or anything with ``id`` and ``encode``).
-            texts: the texts, in order; their sha256 is checked on load.
+            texts: the texts, in order; their sha256 is checked on load. An encoder with ``encode_inputs``
+                (a fine-tuned one) may also be given ``(target, context)`` pairs.
             key: names the collection, e.g. ``"meld/test"``; one file per (encoder, key).
             sources: file name → sha256 of the data files the texts came from (see :func:`file_sha256`).
             desc: label of the progress bar.
@@ -97,11 +103,13 @@ class FeatureCache:
         Returns:
             float32 array ``(len(texts), dim)``.
         """
-        texts = check_texts(texts)
+        pairs = hasattr(encoder, "encode_inputs")
+        texts = check_inputs(texts, "texts") if pairs else check_texts(texts)
         if not isinstance(key, str) or not key:
             raise ValueError(f"key must be a non-empty string, got {key!r}")
+        # For plain strings inputs_sha256 equals texts_sha256, so files written before pairs existed stay valid.
         want = {"format": FORMAT, "encoder": str(encoder.id), "key": key,
-                "sources_sha256": sha256_json(_norm_sources(sources)), "texts_sha256": texts_sha256(texts),
+                "sources_sha256": sha256_json(_norm_sources(sources)), "texts_sha256": inputs_sha256(texts),
                 "n": str(len(texts))}
         path = self.path_for(want["encoder"], key)
         features = self._load(path, want)
@@ -116,17 +124,24 @@ class FeatureCache:
     def conversation_features(self, encoder: Encoder, conversations: Sequence[Any], key: str,
                               sources: Mapping[str, str] | None = None, desc: str | None = None
                               ) -> list[np.ndarray]:
-        """One ``(len(conversation), dim)`` array per conversation, in order, from a single cached collection."""
-        texts = [t for conv in conversations for t in conv.texts]
-        features = self.get_or_encode(encoder, texts, key, sources=sources, desc=desc)
-        bounds = np.cumsum([0] + [len(conv) for conv in conversations])
+        """One ``(len(conversation), dim)`` array per conversation, in order, from a single cached collection.
+
+        The encoder's ``conversation_inputs(conversation)`` decides what is encoded (a fine-tuned encoder reads
+        each utterance with its speaker and past turns); without it, the utterance texts. The inputs enter the
+        cache key, so features of other inputs are never reused.
+        """
+        to_inputs = getattr(encoder, "conversation_inputs", None)
+        per_conv = [to_inputs(conv) if to_inputs is not None else conv.texts for conv in conversations]
+        features = self.get_or_encode(encoder, [x for inputs in per_conv for x in inputs], key, sources=sources,
+                                      desc=desc)
+        bounds = np.cumsum([0] + [len(x) for x in per_conv])
         return [features[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
     # -- building ----------------------------------------------------------------------------------------------
     def _build(self, encoder: Encoder, texts: list[str], path: Path, want: dict[str, str], desc: str
                ) -> np.ndarray:
         if len(texts) <= self.chunk_size:
-            return _checked(encoder, encoder.encode(texts), len(texts))
+            return _checked(encoder, _encode(encoder, texts), len(texts))
         from tqdm.auto import tqdm
 
         partial = self._partial_dir(path)
@@ -145,10 +160,11 @@ class FeatureCache:
             for c in range(n_chunks):
                 chunk = texts[c * self.chunk_size:(c + 1) * self.chunk_size]
                 chunk_path = partial / f"{prefix}{c:05d}.safetensors"
-                chunk_want = {**want, "chunk": str(c), "chunk_texts_sha256": texts_sha256(chunk), "n": str(len(chunk))}
+                chunk_want = {**want, "chunk": str(c), "chunk_texts_sha256": inputs_sha256(chunk),
+                              "n": str(len(chunk))}
                 part = self._load(chunk_path, chunk_want)
                 if part is None:
-                    part = _checked(encoder, encoder.encode(chunk, show_progress=False), len(chunk))
+                    part = _checked(encoder, _encode(encoder, chunk, show_progress=False), len(chunk))
                     self._save(chunk_path, part, chunk_want)
                 else:
                     resumed += 1
@@ -225,6 +241,12 @@ def _read(path: Path) -> tuple[dict[str, str], np.ndarray]:
     if hashlib.sha256(np.ascontiguousarray(features).tobytes()).hexdigest() != meta.get("data_sha256"):
         raise CacheError("data checksum mismatch")
     return meta, features
+
+
+def _encode(encoder: Encoder, inputs: list, show_progress: bool | None = None) -> Any:
+    """``encode_inputs`` when the encoder has it (it takes pairs), else ``encode``."""
+    encode = getattr(encoder, "encode_inputs", None) or encoder.encode
+    return encode(inputs, show_progress=show_progress)
 
 
 def _checked(encoder: Encoder, features: Any, n: int) -> np.ndarray:

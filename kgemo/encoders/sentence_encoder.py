@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -10,7 +10,12 @@ from ..errors import DataFormatError
 from ._common import (DEFAULT_MODEL, LazyModel, check_texts, configure_threads, length_order, model_max_length,
                       show_bar, warn_truncated)
 
-__all__ = ["SentenceEncoder"]
+__all__ = ["SentenceEncoder", "FOLDER_KINDS"]
+
+#: ``(owns(model) -> bool, subclass)``: folders that ``SentenceEncoder(model)`` hands to a subclass.
+#: :mod:`kgemo.encoders.finetuned` registers :class:`~kgemo.encoders.FinetunedEncoder` (``encoder.json`` folders);
+#: importing any part of ``kgemo.encoders`` imports it.
+FOLDER_KINDS: list[tuple[Callable[[Any], bool], type]] = []
 
 
 class SentenceEncoder(LazyModel):
@@ -33,6 +38,11 @@ class SentenceEncoder(LazyModel):
         dim: embedding size (loads the model).
         device: where the model runs.
 
+    A folder written by ``kgemo finetune`` (it holds an ``encoder.json``) gives a
+    :class:`~kgemo.encoders.FinetunedEncoder`, which reads each utterance with its speaker and past turns
+    (:meth:`conversation_inputs`); the pipeline calls :meth:`encode_conversations` or the feature cache, so the
+    same config line works for both.
+
     Example:
         >>> enc = SentenceEncoder()
         >>> enc.encode(["I'm so happy for you!", "Leave me alone."]).shape
@@ -40,6 +50,13 @@ class SentenceEncoder(LazyModel):
     """
 
     kind = "sentence"
+
+    def __new__(cls, model: str | os.PathLike = DEFAULT_MODEL, *args: Any, **kwargs: Any):
+        # One entry point for every encoder a config can name: a folder of a registered kind (a fine-tuned
+        # encoder) loads as its subclass.
+        if cls is SentenceEncoder:
+            cls = next((sub for owns, sub in FOLDER_KINDS if owns(model)), cls)
+        return super().__new__(cls)
 
     def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str | None = None, batch_size: int = 64,
                  max_length: int = 128, fp16: bool | None = None):
@@ -117,6 +134,33 @@ class SentenceEncoder(LazyModel):
                 bar.update(len(idx))
         assert out is not None
         return out if len(unique) == len(texts) else out[inverse]
+
+    def encode_inputs(self, inputs: Sequence[str], batch_size: int | None = None,
+                      show_progress: bool | None = None) -> np.ndarray:
+        """Embed model inputs as :meth:`conversation_inputs` gives them (plain texts for this encoder)."""
+        return self.encode(check_texts(inputs, "inputs (this encoder reads plain texts, not pairs)"),
+                           batch_size, show_progress)
+
+    # -- conversations ------------------------------------------------------------------------------------------
+    def conversation_inputs(self, conversation: Any) -> list[str]:
+        """The model input of every utterance of ``conversation``: its text (no speaker, no context)."""
+        return [u.text for u in conversation]
+
+    def encode_conversations(self, conversations: Sequence[Any], batch_size: int | None = None,
+                             show_progress: bool | None = None) -> list[np.ndarray]:
+        """One float32 ``(len(conversation), dim)`` array per conversation, encoded in one pass (no cache).
+
+        Example:
+            >>> feats = SentenceEncoder().encode_conversations([as_conversation([("A", "Hi!"), ("B", "Hey.")])])
+            >>> feats[0].shape
+            (2, 384)
+        """
+        per_conv = [self.conversation_inputs(c) for c in conversations]
+        flat = [x for inputs in per_conv for x in inputs]
+        features = self.encode_inputs(flat, batch_size, show_progress) if flat else \
+            np.zeros((0, self.dim), dtype=np.float32)
+        bounds = np.cumsum([0] + [len(x) for x in per_conv])
+        return [features[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(model={os.fspath(self.model_name)!r}, device={self._device_arg!r}, "
