@@ -1,0 +1,340 @@
+"""The fine-tuning stage and the encoder folder it writes, on a tiny random BERT and a made-up dataset.
+
+The inputs (speaker + past turns, truncation), the folder round trip (identical features after merging the
+adapter), the ids that key the feature cache, the refusals (bad base, mismatched base, bad config) and resuming.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import random
+import shutil
+
+import numpy as np
+import pytest
+
+from kgemo.data import Conversation, Utterance, as_conversation
+from kgemo.encoders import FeatureCache, FinetunedEncoder, SentenceEncoder, texts_sha256
+from kgemo.encoders.encoder_inputs import ContextFormat, InputTokenizer, conversation_inputs, inputs_sha256
+from kgemo.errors import DataNotFoundError, KgemoError
+
+POS = ["i love it", "so happy", "good day", "i love you", "very good", "what a good day"]
+NEG = ["i hate it", "so sad", "bad day", "i hate that", "very bad", "this is not good"]
+
+
+def made_up(n: int, seed: int) -> list[Conversation]:
+    """Conversations whose emotion (joy / sadness) is readable from the words: a model can learn it fast."""
+    rng = random.Random(seed)
+    convs = []
+    for i in range(n):
+        utts = []
+        for _ in range(5):
+            label = rng.choice(["joy", "sadness"])
+            utts.append(Utterance(rng.choice(POS if label == "joy" else NEG), rng.choice(["ann", "bob"]),
+                                  {"emotion": label}))
+        convs.append(Conversation(f"{seed}-{i}", utts))
+    return convs
+
+
+DATA = {"train": made_up(40, 0), "dev": made_up(8, 1), "test": made_up(8, 2)}
+
+
+def tiny_config(tmp_path, base, name="tiny", **sections):
+    from kgemo.training.finetune import FinetuneConfig
+
+    raw = {"name": name, "seed": 0, "encoder": {"base": str(base), "max_length": 32},
+           "train": {"epochs": 2, "batch_size": 8, "lr": 3e-3, "progress": False, "val_check_interval": 0.5,
+                     "patience": 10},
+           "output_dir": str(tmp_path / "encoders" / "{name}"), "run_dir": str(tmp_path / "runs" / "{name}")}
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+    return FinetuneConfig.from_dict(raw, source="test.yaml")
+
+
+# -- inputs ----------------------------------------------------------------------------------------------------
+def test_context_is_past_only_n_turns_with_speakers():
+    conv = as_conversation([("Ann", "Hi!"), ("Bob", "Hello."), ("Ann", "How are you?"), ("Bob", "Fine.")])
+    assert conversation_inputs(conv, ContextFormat(past_turns=2)) == [
+        "Ann: Hi!",
+        ("Bob: Hello.", "Ann: Hi!"),
+        ("Ann: How are you?", "Ann: Hi! Bob: Hello."),
+        ("Bob: Fine.", "Bob: Hello. Ann: How are you?"),   # oldest first; never a later turn
+    ]
+    assert conversation_inputs(conv, ContextFormat(past_turns=0)) == ["Ann: Hi!", "Bob: Hello.", "Ann: How are you?",
+                                                                      "Bob: Fine."]
+    assert conversation_inputs(conv, ContextFormat(speaker_prefix=False, past_turns=1))[1] == ("Hello.", "Hi!")
+    with pytest.raises(ValueError, match="past_turns"):
+        ContextFormat(past_turns=-1)
+
+
+def test_truncation_cuts_the_oldest_context_never_the_target(tiny_bert_dir):
+    from transformers import AutoTokenizer
+
+    tok = InputTokenizer(AutoTokenizer.from_pretrained(str(tiny_bert_dir)), max_length=10)
+    vocab = {v: k for k, v in AutoTokenizer.from_pretrained(str(tiny_bert_dir)).get_vocab().items()}
+    words = lambda ids: [vocab[i] for i in ids]  # noqa: E731
+
+    (ids, types), = tok([("i love it", "so sad . very bad . not happy")])
+    # [CLS] target [SEP] context [SEP] in 10 tokens: the target whole, the context's newest words kept.
+    assert words(ids) == ["[CLS]", "i", "love", "it", "[SEP]", "bad", ".", "not", "happy", "[SEP]"]
+    assert types == [0] * 5 + [1] * 5
+    # Short enough: nothing is cut.
+    (ids, _), = tok([("i love it", "so sad")])
+    assert words(ids) == ["[CLS]", "i", "love", "it", "[SEP]", "so", "sad", "[SEP]"]
+    # A target that leaves no room for context is encoded alone; one over the limit is cut (and counted).
+    tok.targets_cut = 0
+    (ids, types), = tok([("i love it so very very good day", "so sad")])
+    assert words(ids)[:9] == ["[CLS]", "i", "love", "it", "so", "very", "very", "good", "day"] and set(types) == {0}
+    (ids, _), = tok(["i love it so very very good day that is good"])
+    assert len(ids) == 10 and words(ids)[-1] == "[SEP]" and tok.targets_cut == 1
+    batch = tok.pad(tok(["i love it", ("so sad", "i hate it")]))
+    assert batch["input_ids"].shape == batch["attention_mask"].shape == (2, 8)
+    assert batch["attention_mask"][0].tolist() == [1] * 5 + [0] * 3
+
+
+def test_pairs_hash_apart_and_plain_texts_hash_as_before():
+    texts = ["Okay.", "Yeah, right!"]
+    assert inputs_sha256(texts) == texts_sha256(texts)  # plain-encoder cache files stay valid
+    digests = {inputs_sha256(x) for x in ([("a", "b")], ["a", "b"], [("ab", "")], [("a", "b"), "c"],
+                                          [("a", "bc")], ["ab"])}
+    assert len(digests) == 6
+
+
+def test_plain_encoder_reads_texts_only(tiny_bert_dir):
+    enc = SentenceEncoder(tiny_bert_dir, device="cpu")
+    assert type(enc) is SentenceEncoder
+    conv = DATA["dev"][0]
+    assert enc.conversation_inputs(conv) == conv.texts
+    feats = enc.encode_conversations(DATA["dev"][:3])
+    assert [f.shape for f in feats] == [(5, 32)] * 3
+    np.testing.assert_allclose(feats[1], enc.encode(DATA["dev"][1].texts), atol=1e-6)
+
+
+# -- the stage and its folder ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, make_tiny_bert):
+    """One LoRA run of 2 epochs on the made-up data: (run, config, base folder, tmp folder)."""
+    from kgemo.training.finetune import finetune
+
+    tmp = tmp_path_factory.mktemp("finetune")
+    base = make_tiny_bert(tmp / "base")
+    config = tiny_config(tmp, base)
+    return finetune(config, DATA, resume=False), config, base, tmp
+
+
+@pytest.mark.slow
+def test_loss_falls_over_two_epochs(trained):
+    run, config, _, _ = trained
+    rows = list(csv.DictReader(open(next((config.work_dir / "logs").glob("version_*/metrics.csv")))))
+    epoch_loss = [float(r["train_loss_epoch"]) for r in rows if r.get("train_loss_epoch")]
+    assert len(epoch_loss) == 2 and epoch_loss[1] < 0.8 * epoch_loss[0]
+    assert run.metrics["complete"] and run.metrics["steps"] == 2 * 25
+    assert set(run.metrics["dev"]) == set(run.metrics["test"]) == {"emotion"}
+
+
+@pytest.mark.slow
+def test_folder_describes_itself_and_loads_to_identical_features(trained):
+    run, config, base, _ = trained
+    folder = run.encoder_dir
+    meta = json.loads((folder / "encoder.json").read_text())
+    assert meta["format"] == "kgemo-encoder/1" and meta["mode"] == "lora" and meta["dim"] == 32
+    assert meta["base"]["model"] == str(base) and len(meta["base"]["weights_sha256"]) == 64
+    assert meta["input"] == {"context": {"speaker_prefix": True, "past_turns": 2}, "max_length": 32,
+                             "segments": meta["input"]["segments"]}
+    assert meta["lora"]["target_modules"] == ["query", "value"] and meta["training"]["seed"] == 0
+    assert set(meta["scores"]) == {"dev", "test"} and "in-memory" in meta["data"]["files_sha256"]
+    for name in ("adapter/adapter_model.safetensors", "adapter/adapter_config.json", "heads.safetensors",
+                 "labels.json", "README.md", "tokenizer/tokenizer.json", "metrics.json"):
+        assert (folder / name).is_file(), name
+    assert not list(folder.parent.glob(".*tmp*"))  # the temporary build folder is gone
+
+    enc = SentenceEncoder(folder)        # the entry point every experiment config uses
+    assert isinstance(enc, FinetunedEncoder) and enc.dim == 32
+    assert enc.conversation_inputs(DATA["test"][0]) == conversation_inputs(DATA["test"][0], ContextFormat())
+    loaded = enc.encode_conversations(DATA["test"])
+    in_memory = run.module.encode_conversations(DATA["test"])
+    for a, b in zip(loaded, in_memory):
+        assert a.shape == (5, 32) and a.dtype == np.float32
+        np.testing.assert_allclose(a, b, atol=1e-5)   # merged adapter == base + adapter
+    np.testing.assert_allclose(np.linalg.norm(loaded[0], axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(loaded[0], SentenceEncoder(base).encode_conversations(DATA["test"][:1])[0], atol=1e-3)
+    assert enc.encode(["i love it"]).shape == (1, 32)  # plain strings still work (knowledge texts)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["model"] == "encoder_linear_head" and metrics["encoder"] == "tiny"
+    assert metrics["context"] == "past2" and metrics["mode"] == "lora" and metrics["datasets"] == ["meld"]
+
+
+@pytest.mark.slow
+def test_cache_key_follows_the_adapter(trained, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    run, _, _, _ = trained
+    enc = SentenceEncoder(run.encoder_dir)
+    sha = json.loads((run.encoder_dir / "encoder.json").read_text())["weights"]["sha256"]
+    assert f"@{sha[:12]}:" in enc.id and enc.id.endswith(":max32:past2")
+
+    cache = FeatureCache(tmp_path / "features")
+    first = cache.conversation_features(enc, DATA["dev"], key="made-up/dev")
+    path = cache.path_for(enc.id, "made-up/dev")
+    meta = json.loads(path.read_bytes()[8:8 + int.from_bytes(path.read_bytes()[:8], "little")])["__metadata__"]
+    flat = [x for c in DATA["dev"] for x in enc.conversation_inputs(c)]
+    assert meta["texts_sha256"] == inputs_sha256(flat) != texts_sha256([t for c in DATA["dev"] for t in c.texts])
+
+    # Another adapter in a copy of the folder: a new id, so the cached features are not reused.
+    other = tmp_path / "other"
+    shutil.copytree(run.encoder_dir, other)
+    adapter = other / "adapter" / "adapter_model.safetensors"
+    tensors = {k: v + 0.5 for k, v in load_file(str(adapter)).items()}
+    save_file(tensors, str(adapter), metadata={"format": "pt"})
+    # Edited without updating encoder.json: refused, naming the file.
+    with pytest.raises(KgemoError, match="adapter_model.safetensors.*changed after training"):
+        SentenceEncoder(other).encode(["i love it"])
+    meta = json.loads((other / "encoder.json").read_text())
+    from kgemo.storage import sha256_file
+
+    meta["weights"]["sha256"] = sha256_file(adapter)
+    (other / "encoder.json").write_text(json.dumps(meta))
+    changed = SentenceEncoder(other)
+    assert changed.id.split("@")[1] != enc.id.split("@")[1]
+    second = cache.conversation_features(changed, DATA["dev"], key="made-up/dev")
+    assert cache.path_for(changed.id, "made-up/dev") != path
+    assert not np.allclose(first[0], second[0], atol=1e-3)
+
+
+@pytest.mark.slow
+def test_adapter_on_another_base_is_refused(trained, tmp_path, make_tiny_bert):
+    run, _, _, _ = trained
+    folder = tmp_path / "moved"
+    shutil.copytree(run.encoder_dir, folder)
+    meta = json.loads((folder / "encoder.json").read_text())
+    meta["base"]["model"] = meta["base"]["path"] = str(make_tiny_bert(tmp_path / "other-base", seed=7))
+    (folder / "encoder.json").write_text(json.dumps(meta))
+    enc = SentenceEncoder(folder)
+    with pytest.raises(KgemoError, match=r"moved/encoder.json: the adapter was trained on base .* weights sha256"):
+        enc.encode(["i love it"])
+
+
+@pytest.mark.slow
+def test_full_mode_saves_whole_weights(tmp_path, tiny_bert_dir):
+    from kgemo.training.finetune import finetune
+
+    config = tiny_config(tmp_path, tiny_bert_dir, name="full", encoder={"mode": "full"},
+                         train={"epochs": 1, "lr": 1e-3})
+    run = finetune(config, {"train": DATA["train"], "dev": DATA["dev"]})
+    assert (run.encoder_dir / "model" / "model.safetensors").is_file()
+    assert not (run.encoder_dir / "adapter").exists() and run.metrics["test"] is None
+    enc = SentenceEncoder(run.encoder_dir)
+    assert enc.meta["lora"] is None and enc.meta["mode"] == "full"
+    for a, b in zip(enc.encode_conversations(DATA["dev"]), run.module.encode_conversations(DATA["dev"])):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_resume_after_a_kill_continues_with_the_same_batches(tmp_path, tiny_bert_dir):
+    import hashlib
+
+    import lightning as L
+
+    from kgemo.training.finetune import finetune
+
+    class Record(L.Callback):
+        def __init__(self, kill_at=None):
+            self.seen, self.kill_at = [], kill_at
+
+        def on_train_batch_start(self, trainer, module, batch, i):
+            self.seen.append(hashlib.sha1(batch["input_ids"].numpy().tobytes()).hexdigest())
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, i):
+            if self.kill_at is not None and trainer.global_step == self.kill_at:
+                raise RuntimeError("killed")
+
+    whole = Record()
+    finetune(tiny_config(tmp_path, tiny_bert_dir, name="whole"), DATA, callbacks=[whole])
+    killed, resumed = Record(kill_at=30), Record()
+    with pytest.raises(RuntimeError, match="killed"):
+        finetune(tiny_config(tmp_path, tiny_bert_dir, name="cut"), DATA, callbacks=[killed])
+    assert (tmp_path / "runs" / "cut" / "checkpoints" / "last.ckpt").is_file()
+    assert not (tmp_path / "encoders" / "cut").exists()
+    run = finetune(tiny_config(tmp_path, tiny_bert_dir, name="cut"), DATA, callbacks=[resumed])
+    # The last checkpoint was written at the dev evaluation after step 24 (mid-epoch 2 would be 37): the resumed run
+    # trains exactly the batches the uninterrupted run trained after it.
+    assert resumed.seen == whole.seen[24:] and run.metrics["steps"] == 50
+    # A finished run is not trained again.
+    again = finetune(tiny_config(tmp_path, tiny_bert_dir, name="cut"), DATA)
+    assert again.module is None and again.metrics["steps"] == 50
+
+
+# -- refusals -------------------------------------------------------------------------------------------------------
+def test_a_base_that_is_not_an_encoder_is_refused_before_writing(tmp_path):
+    from kgemo.training.finetune import finetune
+
+    empty = tmp_path / "not-a-model"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("hello")
+    config = tiny_config(tmp_path, empty)
+    with pytest.raises(DataNotFoundError, match="not-a-model: not a Hugging Face encoder folder"):
+        finetune(config, DATA)
+    with pytest.raises(DataNotFoundError, match="does not exist"):
+        finetune(tiny_config(tmp_path, tmp_path / "missing"), DATA)
+    decoder = tmp_path / "gpt"
+    decoder.mkdir()
+    (decoder / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 1}))
+    with pytest.raises(KgemoError, match="gpt/config.json: model type 'gpt2' is not a bidirectional encoder"):
+        finetune(tiny_config(tmp_path, decoder), DATA)
+    assert not (tmp_path / "encoders").exists() and not (tmp_path / "runs").exists()
+
+
+def test_config_errors_name_the_file_and_key(tmp_path):
+    from kgemo.training.finetune import load_finetune_config
+
+    path = tmp_path / "finetune_bad.yaml"
+    path.write_text("data: {dataset: meld, tasks: [act]}\n")
+    with pytest.raises(KgemoError, match=r"finetune_bad.yaml: dataset 'meld' has no task 'act'"):
+        load_finetune_config(path)
+    path.write_text("data: {dataset: meld}\ntrain: {learning_rate: 0.1}\n")
+    with pytest.raises(KgemoError, match=r"finetune_bad.yaml: unknown train option\(s\) \['learning_rate'\]"):
+        load_finetune_config(path)
+    path.write_text("encoder: {mode: half}\n")
+    with pytest.raises(KgemoError, match="finetune_bad.yaml: encoder.mode='half'"):
+        load_finetune_config(path)
+    path.write_text("train: {lr: 4e-5}\n")  # YAML 1.1 reads this as a string; the config wants a number
+    config = load_finetune_config(path, ["seed=3"])
+    assert config.train.lr == 4e-5 and config.seed == 3 and config.name == "finetune_bad"
+
+
+def test_shipped_configs_load():
+    from kgemo.training.finetune import load_finetune_config
+
+    for name, tasks in (("meld", ["emotion"]), ("emorynlp", ["emotion"]), ("dailydialog", ["emotion"]),
+                        ("mastodon", ["act", "sentiment"])):
+        config = load_finetune_config(f"configs/finetune_{name}.yaml")
+        assert config.data.dataset == name and config.data.tasks == tasks
+
+
+def test_cli_reports_a_bad_config_in_one_line(tmp_path, capsys):
+    from kgemo.cli import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("nope: 1\n")
+    assert main(["finetune", str(path)]) == 2
+    assert "bad.yaml: unknown top-level key(s) ['nope']" in capsys.readouterr().err
+
+
+# -- the real data --------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.integration
+def test_lora_steps_on_a_meld_subset(data_root, tmp_path):
+    from kgemo.training.finetune import finetune, load_finetune_config
+
+    config = load_finetune_config("configs/finetune_meld.yaml", [
+        "data.max_conversations=3", "train.max_steps=2", "train.batch_size=8", "train.val_check_interval=1",
+        "train.progress=false", f"data.root={data_root}", f"output_dir={tmp_path}/enc", f"run_dir={tmp_path}/run"])
+    run = finetune(config)
+    enc = SentenceEncoder(run.encoder_dir)
+    assert isinstance(enc, FinetunedEncoder) and enc.meta["base"]["model"] == "default"
+    from kgemo.data import load_dataset
+
+    convs = load_dataset("meld", "test", root=data_root)[:2]
+    feats = enc.encode_conversations(convs)
+    assert [f.shape for f in feats] == [(len(c), 384) for c in convs]
+    assert run.metrics["steps"] == 2 and set(enc.meta["data"]["files_sha256"]) >= {"train_sent_emo.csv"}
