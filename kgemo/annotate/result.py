@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 __all__ = ["ConceptEvidence", "EventEvidence", "UtteranceAnnotation", "AnnotationResult"]
@@ -340,6 +341,29 @@ class AnnotationResult:
         from .table import format_table
 
         return format_table([self], width=width, top=top)
+
+    def to_html(self, path: str | Path | None = None, *, title: str | None = None) -> str:
+        """One self-contained HTML page (inline CSS / JS, no network at view time): the conversation as chat
+        turns with each task's label and a confidence bar; clicking a turn opens its evidence graph (utterance →
+        words → ConceptNet concepts coloured by valence, ATOMIC events by relation; the attention weights as edge
+        thickness, the numbers on hover). See docs/report.md.
+
+        Args:
+            path: write the page there (atomically) as well as returning it.
+            title: the page title (default ``kgemo: <conversation id>``).
+
+        Returns:
+            The HTML text.
+        """
+        from .html_page import conversation_page
+
+        text = conversation_page([self], title=title)
+        if path is not None:
+            from ..storage import atomic_write
+
+            with atomic_write(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        return text
 
     def __str__(self) -> str:
         return self.to_table()

@@ -1,7 +1,8 @@
 """``kgemo annotate FILE|-`` — label every utterance of a conversation file and show the evidence.
 
 Reads JSON / JSONL / CSV (``speaker,text``), see :mod:`kgemo.annotate.inputs`; prints a table (default), JSON
-(one object per conversation; a list when there are several) or JSONL (one utterance per line).
+(one object per conversation; a list when there are several) or JSONL (one utterance per line); ``--html OUT``
+also writes the interactive page (:func:`kgemo.annotate.html_page.conversation_page`).
 """
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=_positive, default=16, help="conversations per batch (default: %(default)s)")
     p.add_argument("--width", type=int, help="table width (default: the terminal's)")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.add_argument("--html", metavar="OUT", help="also write an interactive page (chat turns, labels, evidence "
+                   "graphs; one self-contained file) to OUT")
     p.set_defaults(func=run)
 
 
@@ -112,9 +115,17 @@ def _run(args) -> int:
     ann = Annotator.from_pretrained(args.model, device=args.device, top_k=args.top_k, top_events=args.events,
                                     events="default" if args.events > 0 else None, batch_size=args.batch_size)
     results = ann.annotate_many(conversations, batch_size=args.batch_size)
+    if args.html:
+        results = list(results)  # the page needs them all; the text output below then reads the list
     if args.output:
         with atomic_write(args.output, "w", encoding="utf-8") as fh:
             _write_results(results, args, fh)
     else:
         _write_results(results, args, sys.stdout)
+    if args.html:
+        from kgemo.annotate.html_page import conversation_page
+
+        with atomic_write(args.html, "w", encoding="utf-8") as fh:
+            fh.write(conversation_page(results))
+        print(f"kgemo: wrote {args.html}", file=sys.stderr)
     return 0
