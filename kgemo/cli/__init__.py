@@ -16,7 +16,7 @@ from ..errors import KgemoError
 __all__ = ["main", "build_parser"]
 
 #: Command groups, each a module in this package exposing ``add_parser(subparsers)``.
-GROUPS = ("data", "kb", "train", "finetune", "evaluate", "annotate")
+GROUPS = ("data", "kb", "train", "evaluate", "annotate", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
