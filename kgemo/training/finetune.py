@@ -95,7 +95,8 @@ class FinetuneTrainConfig:
     batch_size: int = 32                # utterances per step
     eval_batch_size: int = 64           # utterances per dev/test forward pass
     lr: float = 3.0e-4                  # AdamW learning rate of the encoder (LoRA wants ~10x full fine-tuning's)
-    head_lr: float | None = None        # learning rate of the heads; None = lr
+    head_lr: float | None = 2.0e-3      # learning rate of the heads (None = lr): the pooled vectors are small
+                                        # (MiniLM: per-dimension std ~0.2), so a head at the encoder's lr barely moves
     weight_decay: float = 0.01          # AdamW weight decay (not on biases and LayerNorm weights)
     warmup: float = 0.06                # linear warm-up over this fraction of all steps, then linear decay to 0
     grad_clip: float = 1.0              # gradient-norm clipping (0 = off)
