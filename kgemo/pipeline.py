@@ -22,10 +22,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from torch_geometric.data import HeteroData
 
+from .concept_table import ConceptTable
 from .data.conversation import Conversation
 from .data.labels import LabelSpace
 from .errors import KgemoError
-from .graphs import ComposeFeatures, ConceptFeatures, GraphBuilder, GraphCache, NodeFeatures, builder_class
+from .graphs import ComposeFeatures, GraphBuilder, GraphCache, NodeFeatures, builder_class
 from .knowledge.sources import knowledge_settings, load_knowledge
 from .settings import Settings
 from .storage import sha256_json
@@ -108,7 +109,8 @@ class InputPipeline:
         if missing:
             raise KgemoError(f"graph builder {builder.name!r} needs knowledge {missing}; add e.g. "
                              f"knowledge: {{{missing[0]}: default}} to the config")
-        self._transform: NodeFeatures | ComposeFeatures | None = None
+        self._transform: Any = None
+        self._concepts: ConceptTable | None = None
 
     @classmethod
     def from_spec(cls, spec: PipelineSpec | Mapping[str, Any], device: str | None = None, encoder: Any = None,
@@ -151,13 +153,29 @@ class InputPipeline:
                             data=dict(data or {}))
 
     @property
-    def transform(self) -> NodeFeatures | ComposeFeatures | None:
+    def concepts(self) -> ConceptTable | None:
+        """The concept embeddings (encoded by this pipeline's encoder) when the builder uses ConceptNet: the cached
+        full table, or the concepts met so far (annotation on a fresh install); ``None`` without ConceptNet."""
+        if self._concepts is None and "conceptnet" in self.builder.knowledge:
+            self._concepts = ConceptTable(self.knowledge["conceptnet"], self.encoder)
+        return self._concepts
+
+    def builder_knowledge(self) -> dict[str, Any]:
+        """What the builder is given: the loaded sources, and ``concept_vectors`` (ids → embeddings) with
+        ConceptNet, for concept selection by relatedness."""
+        out = dict(self.knowledge)
+        if self.concepts is not None:
+            out["concept_vectors"] = self.concepts.vectors
+        return out
+
+    @property
+    def transform(self) -> Any:
         """Per-batch feature attachment (concept and/or ATOMIC tail embeddings), or ``None`` when the graphs
         carry all their features."""
         if self._transform is None:
-            parts: list[NodeFeatures] = []
-            if "conceptnet" in self.builder.knowledge:
-                parts.append(ConceptFeatures(self.knowledge["conceptnet"].concept_embeddings(self.encoder)))
+            parts: list[Any] = []
+            if self.concepts is not None:
+                parts.append(self.concepts)
             if "atomic" in self.builder.knowledge:
                 parts.append(NodeFeatures(self.knowledge["atomic"].tail_embeddings(), ("event",), "tid"))
             self._transform = parts[0] if len(parts) == 1 else ComposeFeatures(parts) if parts else None
@@ -208,7 +226,11 @@ class InputPipeline:
         unless the builder says caching does not pay (``builder.cache``)."""
         def build():
             feats = features if features is not None else self.encode(conversations)
-            return self.builder.build_many(conversations, feats, label_spaces, self.knowledge, progress, desc)
+            if self.concepts is not None and len(conversations) > 64 \
+                    and getattr(self.builder.settings, "selection", None) == "score":
+                self.concepts.full_table()  # one cached table beats thousands of small encoder calls
+            return self.builder.build_many(conversations, feats, label_spaces, self.builder_knowledge(), progress,
+                                           desc)
 
         if cache_key is None or not self.builder.cache:
             return build()

@@ -10,7 +10,7 @@
 See docs/annotate.md for what the evidence numbers mean.
 """
 from .annotator import DEFAULT_EVENT_RELATIONS, DEFAULT_MODEL_DIR, Annotator, resolve_model_path
-from .concept_table import ConceptTable
+from ..concept_table import ConceptTable
 from .inputs import parse_conversations, read_conversations
 from .result import AnnotationResult, ConceptEvidence, EventEvidence, UtteranceAnnotation
 from .table import format_table

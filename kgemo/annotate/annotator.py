@@ -21,7 +21,6 @@ import torch
 from ..data.conversation import Conversation, as_conversation
 from ..devices import pick_device
 from ..errors import KgemoError
-from .concept_table import ConceptTable
 from .result import AnnotationResult, ConceptEvidence, EventEvidence, UtteranceAnnotation
 
 __all__ = ["Annotator", "DEFAULT_MODEL_DIR", "DEFAULT_EVENT_RELATIONS", "resolve_model_path"]
@@ -128,8 +127,9 @@ class Annotator:
         self.compute_threads = compute_threads if self.device.type == "cpu" else None
         self.name = name or model.name
         self.kb = pipeline.knowledge.get("conceptnet")
-        # Concept embeddings: the cached full table, or just the concepts met (a fresh install stays fast).
-        self.transform = ConceptTable(self.kb, pipeline.encoder) if self.kb is not None else pipeline.transform
+        # Concept embeddings: the pipeline's table — the cached full one, or just the concepts met (a fresh install
+        # stays fast).
+        self.transform = pipeline.transform
         self.events = self._load_events(events)
 
     # -- construction ---------------------------------------------------------------------------------------
@@ -293,8 +293,8 @@ class Annotator:
         labels: list[dict[str, str]] = []
         probs: list[dict[str, dict[str, float]]] = []
         concepts: list[list[ConceptEvidence]] = []
-        if isinstance(self.transform, ConceptTable):
-            self.transform.prepare(graphs)  # the chunk's missing concepts in one encoder call, before batching
+        if self.pipeline.concepts is not None:
+            self.pipeline.concepts.prepare(graphs)  # the chunk's missing concepts in one encoder call, before batching
         g_start = 0
         with _threads(self.compute_threads):
             for batch, p, ev in predict_batches(self.model, graphs, self.transform, self.batch_size, self.device,

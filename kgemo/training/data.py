@@ -114,4 +114,6 @@ def prepare_data(config: ExperimentConfig | DataConfig, splits: Sequence[str] = 
             conversations[split] += convs
         log.info("%s: %d conversations, %d utterances", split, len(graphs[split]),
                  sum(g["utterance"].num_nodes for g in graphs[split]))
+    if pipeline.concepts is not None:
+        pipeline.concepts.full_table()  # a dataset reaches most concepts: load (or encode and cache) the table once
     return PreparedData(pipeline, spaces, metrics, graphs, conversations)

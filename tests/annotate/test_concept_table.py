@@ -5,7 +5,7 @@ import torch
 from annotate_data import EDGES, vad_lexicon
 from torch_geometric.data import HeteroData
 
-from kgemo.annotate import ConceptTable
+from kgemo.concept_table import ConceptTable
 from kgemo.knowledge import ConceptNetKB
 
 
