@@ -24,19 +24,48 @@ __all__ = ["ConceptGraphBuilder", "ConceptGraphSettings"]
 
 @dataclass
 class ConceptGraphSettings(ConversationGraphSettings):
-    """Options of the ``concept`` graph (the conversation graph's, plus the concepts)."""
+    """Options of the ``concept`` graph (the conversation graph's, plus the concepts and how they are chosen)."""
 
     RENAMED = {"k": "concepts_per_token"}
 
-    concepts_per_token: int = 8   # ConceptNet neighbours linked to each token, strongest first
+    concepts_per_token: int = 8   # ConceptNet neighbours linked to each token (after selection)
     max_tokens: int = 32          # concept-bearing tokens kept per utterance, in order of appearance
+    self_concept: bool = False    # the token's own concept is one of its candidates (KET's official code)
+    selection: str = "confidence"  # how candidates are ranked: "confidence" (ConceptNet weight) or "score" (below)
+    candidates_per_token: int = 32  # neighbours examined per token before selection ("score" only)
+    select_relatedness: float = 1.0  # score weight of cos(concept, utterance + past context) in the encoder space
+    select_confidence: float = 0.0   # score weight of the ConceptNet confidence (÷ the token's largest)
+    select_affect: float = 0.0       # score weight of the concept's affect intensity (KET's, in [0, 1])
+    min_score: float | None = None   # drop candidates scoring below this (None: keep the top ones, whatever)
+    context_turns: int = 2           # past turns averaged with the utterance into the relatedness context
 
     def __post_init__(self):
         super().__post_init__()
         self.concepts_per_token, self.max_tokens = int(self.concepts_per_token), int(self.max_tokens)
+        self.candidates_per_token, self.context_turns = int(self.candidates_per_token), int(self.context_turns)
+        self.self_concept = bool(self.self_concept)
         if self.concepts_per_token < 1 or self.max_tokens < 1:
             raise KgemoError(f"concepts_per_token and max_tokens must be >= 1, got {self.concepts_per_token}, "
                              f"{self.max_tokens}")
+        if self.selection not in ("confidence", "score"):
+            raise KgemoError(f"selection must be 'confidence' or 'score', got {self.selection!r}")
+        if self.selection == "score" and self.candidates_per_token < self.concepts_per_token:
+            raise KgemoError(f"candidates_per_token ({self.candidates_per_token}) must be >= concepts_per_token "
+                             f"({self.concepts_per_token})")
+        if self.context_turns < 0:
+            raise KgemoError(f"context_turns must be >= 0, got {self.context_turns}")
+
+
+def relatedness_context(features: np.ndarray, turns: int) -> np.ndarray:
+    r"""Unit vectors :math:`\hat{\mathbf{r}}_i \propto \sum_{j=i-T}^{i} \mathbf{x}_j / \lVert\mathbf{x}_j\rVert`: each
+    utterance with its ``turns`` preceding ones (past only: what a listener knows when the utterance is said)."""
+    x = np.asarray(features, dtype=np.float32)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    c = np.cumsum(np.concatenate([np.zeros((1, x.shape[1]), np.float32), x]), axis=0)
+    n = len(x)
+    lo = np.maximum(np.arange(n) - turns, 0)
+    r = c[np.arange(n) + 1] - c[lo]
+    return r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-12)
 
 
 @register_builder
@@ -59,11 +88,11 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
         * ``(concept, linked, token)``: ``weight`` [E] ConceptNet confidence divided by the largest confidence among
           the token's concepts (KET's per-token normalisation, in (0, 1]), ``affect`` [E] KET affect intensity
           :math:`\lVert[V - 0.5, A / 2]\rVert_2` min-max normalised over the KB, ``relation`` [E] relation id,
-          ``vad_known`` [E] whether the concept's VAD came from the lexicon (else neutral 0.5s).
+          ``vad_known`` [E] whether the concept's VAD came from the lexicon (else neutral 0.5s), ``is_self`` [E]
+          whether the edge is the token's own concept (``self_concept``; weight 1, relation 0).
 
     Args:
-        settings: :class:`ConceptGraphSettings` (``concepts_per_token``, ``max_tokens``, ``window``,
-            ``past_only``), or the same as keywords.
+        settings: :class:`ConceptGraphSettings`, or the same as keywords.
     """
 
     name = "concept"
@@ -100,23 +129,8 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
         data["token", "in", "utterance"].edge_index = torch.stack(
             [torch.arange(len(tok_kid)), torch.from_numpy(tok_utt)])
 
-        # Neighbours of each distinct token concept, looked up once (vectorised over the conversation).
-        uniq, inverse = np.unique(tok_kid, return_inverse=True)
-        if len(uniq):
-            nb = kb.neighbours(uniq, k)
-            nb_concept, nb_mask = np.asarray(nb.concept)[inverse], np.asarray(nb.mask)[inverse]
-            nb_weight, nb_rel = np.asarray(nb.weight)[inverse], np.asarray(nb.relation)[inverse]
-        else:
-            nb_concept = nb_rel = np.zeros((0, k), np.int64)
-            nb_weight, nb_mask = np.zeros((0, k), np.float32), np.zeros((0, k), bool)
-        token_idx = np.repeat(np.arange(len(tok_kid)), nb_concept.shape[1]).reshape(nb_concept.shape)
-        tok_of_edge = token_idx[nb_mask]
-        concept_kid = nb_concept[nb_mask]
-        weight = nb_weight.astype(np.float32)
-        row_max = np.where(nb_mask, weight, 0).max(axis=1, initial=0.0)
-        weight = (weight / np.maximum(row_max, 1e-12)[:, None])[nb_mask]
-        relation = nb_rel[nb_mask]
-
+        concept_kid, tok_of_edge, weight, relation, is_self = self._select(kb, knowledge or {}, features, tok_kid,
+                                                                           tok_utt)
         c_uniq, c_index = np.unique(concept_kid, return_inverse=True)
         data["concept"].kid = torch.from_numpy(c_uniq.astype(np.int64))
         data["concept"].num_nodes = len(c_uniq)
@@ -126,4 +140,54 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
         e.affect = torch.from_numpy(np.asarray(kb.affect(concept_kid), dtype=np.float32))
         e.vad_known = torch.from_numpy(np.asarray(kb.vad_known(concept_kid), dtype=bool))
         e.relation = torch.from_numpy(relation.astype(np.int64))
+        e.is_self = torch.from_numpy(is_self)
         return data
+
+    def _select(self, kb, knowledge: Mapping[str, Any], features: np.ndarray, tok_kid: np.ndarray,
+                tok_utt: np.ndarray):
+        """The concept edges: (concept id, token, normalised confidence, relation, is_self) per edge."""
+        st = self.settings
+        k = st.concepts_per_token
+        scored = st.selection == "score"
+        width = st.candidates_per_token if scored else k
+        # Neighbours of each distinct token concept, looked up once (vectorised over the conversation).
+        uniq, inverse = np.unique(tok_kid, return_inverse=True)
+        if len(uniq):
+            nb = kb.neighbours(uniq, width)
+            concept, mask = np.asarray(nb.concept)[inverse], np.asarray(nb.mask)[inverse]       # [T, width]
+            weight, relation = np.asarray(nb.weight)[inverse], np.asarray(nb.relation)[inverse]
+        else:
+            concept = relation = np.zeros((0, width), np.int64)
+            weight, mask = np.zeros((0, width), np.float32), np.zeros((0, width), bool)
+        weight = weight.astype(np.float32)
+        if scored and mask.any():
+            vectors = knowledge.get("concept_vectors")
+            if vectors is None:
+                raise KgemoError("selection='score' needs the concept embeddings as knowledge['concept_vectors'] "
+                                 "(the input pipeline passes them)")
+            ids, slot = np.unique(concept[mask], return_inverse=True)
+            g = np.asarray(vectors(ids), dtype=np.float32)
+            g = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+            r = relatedness_context(features, st.context_turns)[tok_utt]                      # [T, d]
+            rel = np.zeros(concept.shape, np.float32)
+            rel[mask] = np.einsum("ed,ed->e", g[slot.reshape(-1)], r[np.nonzero(mask)[0]])
+            conf = weight / np.maximum(np.where(mask, weight, 0).max(axis=1, keepdims=True), 1e-12)
+            aff = np.where(mask, np.asarray(kb.affect(np.where(mask, concept, -1).reshape(-1))).reshape(mask.shape),
+                           0.0)
+            score = st.select_relatedness * rel + st.select_confidence * conf + st.select_affect * aff
+            if st.min_score is not None:
+                mask = mask & (score >= st.min_score)
+            score = np.where(mask, score, -np.inf)
+            order = np.argsort(-score, axis=1, kind="stable")[:, :k]                           # [T, k]
+            take = lambda a: np.take_along_axis(a, order, axis=1)  # noqa: E731
+            concept, mask, weight, relation = take(concept), take(mask), take(weight), take(relation)
+        # Confidence ÷ the largest among the token's kept concepts, in (0, 1] (KET's per-token normalisation).
+        row_max = np.where(mask, weight, 0).max(axis=1, initial=0.0)
+        weight = weight / np.maximum(row_max, 1e-12)[:, None]
+        token_idx = np.broadcast_to(np.arange(len(tok_kid))[:, None], concept.shape)
+        parts = [(concept[mask], token_idx[mask], weight[mask], relation[mask], np.zeros(int(mask.sum()), bool))]
+        if st.self_concept and len(tok_kid):
+            t = np.arange(len(tok_kid))
+            parts.insert(0, (tok_kid, t, np.ones(len(t), np.float32), np.zeros(len(t), np.int64),
+                             np.ones(len(t), bool)))
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(5))
