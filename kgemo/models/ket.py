@@ -25,6 +25,7 @@ class KETConfig(ModelConfig):
     lambda_init: float = 0.5    # initial mix between relatedness and affect (paper's code: 0.5)
     learn_lambda: bool = True   # learn the mix
     concentration: float = 1.0  # softmax sharpness over a token's concepts
+    relatedness: str = "code"   # "code": confidence × |cos| (official code); "paper": |cos| min-max per token
 
 
 @register_model
@@ -69,7 +70,7 @@ class KET(UtteranceStateModel):
         # Word and concept vectors stay in the frozen encoder space up to the pooled utterance knowledge: the only
         # learned maps on the word side are the attention scorer and one output projection (a trained projection
         # per word overfit MELD's 10k utterances).
-        self.concept_attention = KETConceptAttention(c.lambda_init, c.learn_lambda, c.concentration)
+        self.concept_attention = KETConceptAttention(c.lambda_init, c.learn_lambda, c.concentration, c.relatedness)
         self.token_pool = AttentionPooling(2 * c.concept_dim + 3, score_hidden=64)
         # Knowledge enters as a residual through a zero-initialised projection: training starts from the
         # no-knowledge model and only moves away from it where the concepts help.

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import MessagePassing
 from torch_geometric.typing import Adj
-from torch_geometric.utils import softmax
+from torch_geometric.utils import scatter, softmax
 
 __all__ = ["KETConceptAttention"]
 
@@ -20,7 +20,10 @@ class KETConceptAttention(MessagePassing):
     :math:`\mathrm{aff}_c = \mathrm{minmax}(\lVert[V_c - 0.5, A_c / 2]\rVert_2)`:
 
     .. math::
-        \mathrm{rel}_c &= s_c \cdot \lvert \cos(\mathbf{r}_t, \mathbf{g}_c) \rvert \\
+        \mathrm{rel}_c &= s_c \cdot \lvert \cos(\mathbf{r}_t, \mathbf{g}_c) \rvert
+            \quad\text{(``relatedness="code"``), or}\quad
+            \mathrm{rel}_c = \operatorname{minmax}_{c' \in \mathcal{N}(t)}
+            \lvert \cos(\mathbf{r}_t, \mathbf{g}_{c'}) \rvert \quad\text{(``"paper"``)} \\
         w_c &= \lambda\, \mathrm{rel}_c + (1 - \lambda)\, \mathrm{aff}_c \\
         \alpha_c &= \frac{\exp(\gamma\, w_c)}{\sum_{c' \in \mathcal{N}(t)} \exp(\gamma\, w_{c'})} \\
         \mathbf{k}_t &= \sum_{c \in \mathcal{N}(t)} \alpha_c\, \mathbf{v}_c
@@ -30,13 +33,16 @@ class KETConceptAttention(MessagePassing):
     concept value vector (usually a projection of :math:`\mathbf{g}_c`), :math:`\gamma` the concentration factor
     and :math:`\lambda = \sigma(\theta)` a learned mixing weight.
 
-    This is equation (4)-(7) of the paper and ``GraphAttention`` variant 2 of the official code, with two
+    ``"code"`` is ``GraphAttention`` variant 2 of the official code (confidence times cosine, no min-max);
+    ``"paper"`` is the paper's equation, the cosine min-max normalised over the token's concepts (the confidence
+    then only chooses which concepts are candidates). The rest is equation (4)-(7) of the paper, with two
     deliberate differences: the softmax runs over the token's own concepts only (the official code's softmax
     also gives weight :math:`e^0` to every unconnected concept of the vocabulary), and :math:`\lambda` is one
     learned scalar rather than one per vocabulary entry. A token without concepts gets :math:`\mathbf{k}_t = 0`.
 
     Args:
         lambda_init: initial :math:`\lambda` (0.5 in the paper's code).
+        relatedness: ``"code"`` or ``"paper"`` (see above).
         learn_lambda: learn :math:`\lambda` (else fixed at ``lambda_init``).
         concentration: :math:`\gamma`, the softmax sharpness.
 
@@ -48,8 +54,12 @@ class KETConceptAttention(MessagePassing):
           :math:`\alpha` of shape :math:`(|\mathcal{E}|)`.
     """
 
-    def __init__(self, lambda_init: float = 0.5, learn_lambda: bool = True, concentration: float = 1.0):
+    def __init__(self, lambda_init: float = 0.5, learn_lambda: bool = True, concentration: float = 1.0,
+                 relatedness: str = "code"):
         super().__init__(aggr="sum", node_dim=0)
+        if relatedness not in ("code", "paper"):
+            raise ValueError(f"relatedness must be 'code' or 'paper', got {relatedness!r}")
+        self.relatedness = relatedness
         self.lambda_init = float(lambda_init)
         self.learn_lambda = learn_lambda
         self.concentration = float(concentration)
@@ -74,7 +84,13 @@ class KETConceptAttention(MessagePassing):
         """:math:`w_c` per edge (before the softmax)."""
         src, dst = edge_index
         cos = F.cosine_similarity(token_context[dst], concept_emb[src], dim=-1).abs()
-        relatedness = confidence * cos
+        if self.relatedness == "code":
+            relatedness = confidence * cos
+        else:  # min-max over each token's concepts; a token with one concept (or equal ones) gets 0
+            n = token_context.size(0)
+            lo = scatter(cos, dst, 0, dim_size=n, reduce="min")[dst]
+            hi = scatter(cos, dst, 0, dim_size=n, reduce="max")[dst]
+            relatedness = (cos - lo) / (hi - lo).clamp_min(1e-8)
         return self.lam * relatedness + (1 - self.lam) * affect
 
     def forward(self, concept_value: Tensor, concept_emb: Tensor, token_context: Tensor, edge_index: Adj,
@@ -92,4 +108,4 @@ class KETConceptAttention(MessagePassing):
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(lambda={self.lam.item():.3f}, learn_lambda={self.learn_lambda}, "
-                f"concentration={self.concentration})")
+                f"concentration={self.concentration}, relatedness={self.relatedness!r})")

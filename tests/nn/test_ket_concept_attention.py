@@ -55,3 +55,22 @@ def test_lambda_is_learned():
     out.sum().backward()
     assert layer.lambda_logit.grad is not None and layer.lambda_logit.grad.abs() > 0
     assert "lambda=0.500" in repr(layer)
+
+
+def test_paper_relatedness_is_cosine_min_max_normalised_per_token():
+    value, emb, ctx, edge_index, confidence, affect = tiny_inputs()
+    # Three concepts on t0 with |cos| 1, 0 and 1/√2; confidences must not matter in the paper variant.
+    emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 1.0]])
+    value = torch.eye(4, 2)
+    edge_index = torch.tensor([[0, 1, 2, 3], [0, 0, 0, 1]])
+    confidence = torch.tensor([0.1, 1.0, 0.3, 1.0])
+    affect = torch.tensor([0.0, 0.0, 0.0, 0.5])
+    layer = KETConceptAttention(lambda_init=0.5, learn_lambda=False, relatedness="paper")
+    w = layer.edge_scores(emb, ctx, edge_index, confidence, affect)
+    # rel = (|cos| - min) / (max - min) over t0: 1, 0, 1/√2; t1 has one concept → rel 0, w = .5 * .5.
+    assert w.tolist() == pytest.approx([0.5, 0.0, 0.5 / math.sqrt(2), 0.25], abs=1e-6)
+    code = KETConceptAttention(lambda_init=0.5, learn_lambda=False, relatedness="code")
+    assert code.edge_scores(emb, ctx, edge_index, confidence, affect).tolist() == pytest.approx(
+        [0.05, 0.0, 0.15 / math.sqrt(2), 0.25 + 0.5 * 1.0 / math.sqrt(2)], abs=1e-6)
+    with pytest.raises(ValueError, match="relatedness"):
+        KETConceptAttention(relatedness="both")
