@@ -1,10 +1,11 @@
-"""Concept embeddings for annotation: the cached full table when there is one, else only the concepts met.
+"""Concept embeddings for a pipeline: the cached full table when there is one, else only the concepts met.
 
-Training attaches ``ConceptNetKB.concept_embeddings(encoder)`` — every concept of the KB encoded once and cached
+Training needs ``ConceptNetKB.concept_embeddings(encoder)`` — every concept of the KB encoded once and cached
 (52k concepts for the bundled default: about a minute of MiniLM on two CPU cores). Annotating one short
 conversation on a fresh install needs a few hundred of them, so :class:`ConceptTable` encodes the concepts a batch
 needs (same encoder, same concept texts) and keeps them; once it has been asked for a large share of the KB it
-computes and caches the full table, which later runs then load directly.
+computes and caches the full table, which later runs then load directly. The same table gives the graph builder
+its concept vectors (concept selection by relatedness) and the model its concept features.
 """
 from __future__ import annotations
 
@@ -61,12 +62,22 @@ class ConceptTable:
             self._full = torch.as_tensor(np.asarray(self.kb.concept_embeddings(self.encoder), dtype=np.float32))
             self._store = None
             return
-        from ..knowledge.text import concept_text
+        from .knowledge.text import concept_text
 
         emb = np.asarray(self.encoder.encode([concept_text(self.kb.concepts[i]) for i in missing],
                                              show_progress=False), dtype=np.float32)
         self._store = emb if self._store is None else np.concatenate([self._store, emb])
         self._row[missing] = np.arange(have, have + len(missing))
+
+    def full_table(self) -> None:
+        """Load (or compute and cache) the whole table now: before building or training on many graphs."""
+        if self._full is None:
+            self._full = torch.as_tensor(np.asarray(self.kb.concept_embeddings(self.encoder), dtype=np.float32))
+            self._store = None
+
+    def vectors(self, ids) -> np.ndarray:
+        """Embeddings ``[n, d]`` (NumPy) of concept ids ``[n]``: the graph builder's ``concept_vectors``."""
+        return self.lookup(torch.as_tensor(np.asarray(ids, dtype=np.int64))).numpy()
 
     def prepare(self, graphs) -> None:
         """Encode, in one call, every concept ``graphs`` will ask for (before batching)."""

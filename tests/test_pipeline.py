@@ -6,7 +6,6 @@ import warnings
 
 import pytest
 import yaml
-from conftest import TinyEncoder
 from fake_kb import FakeKB
 
 from kgemo.annotate import Annotator
@@ -55,19 +54,19 @@ def test_spec_refuses_unknown_builder_options_by_name():
         PipelineSpec.from_dict({"encoder": "default"})
 
 
-def _ket_pipeline(dim=16):
-    enc = TinyEncoder(dim)
+def _ket_pipeline(encoder_class, dim=16):
+    enc = encoder_class(dim)
     return InputPipeline(get_builder("concept", concepts_per_token=2), enc, {"conceptnet": FakeKB()},
                          {"conceptnet": "fake"}, "tiny")
 
 
-def test_widths_come_from_the_pipeline_and_a_model_refuses_other_widths():
-    pipe = _ket_pipeline(16)
+def test_widths_come_from_the_pipeline_and_a_model_refuses_other_widths(tiny_encoder):
+    pipe = _ket_pipeline(type(tiny_encoder), 16)
     config = pipe.fill_widths(KETConfig(hidden=8, heads=2))
     assert (config.input_dim, config.concept_dim) == (16, 16)
     model = KET(config, SPACES)
     pipe.check_model(model)                      # same widths: fine
-    other = _ket_pipeline(32)
+    other = _ket_pipeline(type(tiny_encoder), 32)
     with pytest.raises(KgemoError, match="input_dim=16, but the input pipeline gives 32"):
         other.check_model(model)
     with pytest.raises(KgemoError, match="input_dim=16, but the input pipeline gives 32"):
@@ -76,8 +75,9 @@ def test_widths_come_from_the_pipeline_and_a_model_refuses_other_widths():
         KET(KETConfig(hidden=8, heads=2), SPACES)
 
 
-def test_from_spec_refuses_an_encoder_of_another_width(tmp_path):
-    spec = dataclasses.replace(_ket_pipeline(16).spec(), encoder_dim=384, knowledge={})
+def test_from_spec_refuses_an_encoder_of_another_width(tiny_encoder):
+    TinyEncoder = type(tiny_encoder)
+    spec = dataclasses.replace(_ket_pipeline(TinyEncoder, 16).spec(), encoder_dim=384, knowledge={})
     spec = dataclasses.replace(spec, builder="conversation", graph=None)
     with pytest.raises(KgemoError, match="trained on 384-d features of 'tiny', but encoder 'tiny' gives 16-d"):
         InputPipeline.from_spec(spec, encoder=TinyEncoder(16))
