@@ -9,28 +9,9 @@ from __future__ import annotations
 import json
 import sys
 
+from .argtypes import count as _count, output_file, positive as _positive
+
 __all__ = ["add_parser", "run"]
-
-
-def _count(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
-
-
-def _positive(text: str) -> int:
-    import argparse
-
-    value = _count(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def add_parser(sub) -> None:
@@ -50,8 +31,8 @@ def add_parser(sub) -> None:
     p.add_argument("--events", type=_count, default=1, help="ATOMIC events per relation (0 = none; default: 1)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     p.add_argument("--batch-size", type=_positive, default=16, help="conversations per batch (default: %(default)s)")
-    p.add_argument("--width", type=int, help="table width (default: the terminal's)")
-    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.add_argument("--width", type=_positive, help="table width (default: the terminal's)")
+    p.add_argument("-o", "--output", type=output_file, help="write to this file instead of standard output")
     p.add_argument("--html", metavar="OUT", help="also write an interactive page (chat turns, labels, evidence "
                    "graphs; one self-contained file) to OUT")
     p.set_defaults(func=run)

@@ -11,6 +11,7 @@ _SPLITS = ("train", "dev", "test")
 
 def add_parser(subparsers) -> None:
     from ..data.registry import DATASETS
+    from .argtypes import input_dir, output_dir
 
     names = sorted(DATASETS)
     parser = subparsers.add_parser("data", help="datasets: list, stats, download",
@@ -19,13 +20,14 @@ def add_parser(subparsers) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
 
     p = sub.add_parser("list", help="the datasets kgemo knows and whether they are present")
-    p.add_argument("--root", help="data root (default: $KGEMO_DATA, else ../shared/data, else $KGEMO_HOME/data)")
+    p.add_argument("--root", type=input_dir, help="data root (default: $KGEMO_DATA, else ../shared/data, else "
+                   "$KGEMO_HOME/data)")
     p.set_defaults(func=_list)
 
     p = sub.add_parser("stats", help="dialogues, utterances, speakers, lengths and label histograms per split")
     p.add_argument("dataset", choices=names)
     p.add_argument("--split", choices=_SPLITS, help="one split (default: all)")
-    p.add_argument("--root", help="data root holding <dataset>/")
+    p.add_argument("--root", type=input_dir, help="data root holding <dataset>/")
     p.add_argument("--layout", choices=("auto", "convlab", "original"), help="DailyDialog source layout")
     p.add_argument("--lenient", action="store_true", help="skip bad rows / dialogues and report them "
                    "(strict=False) instead of stopping at the first one")
@@ -34,8 +36,8 @@ def add_parser(subparsers) -> None:
 
     p = sub.add_parser("download", help="download a dataset and verify its checksums")
     p.add_argument("dataset", choices=names + ["all"])
-    p.add_argument("--to", dest="dest", metavar="DIR", help="data root to write into (default: $KGEMO_DATA, "
-                   "else $KGEMO_HOME/data)")
+    p.add_argument("--to", dest="dest", metavar="DIR", type=output_dir, help="data root to write into (default: "
+                   "$KGEMO_DATA, else $KGEMO_HOME/data)")
     p.add_argument("--from", dest="source", metavar="PATH_OR_URL", help="copy from a local folder or file:// "
                    "URL (or an http(s) mirror) instead of the official URLs; required for iemocap")
     p.add_argument("--force", action="store_true", help="fetch again even if a verified copy exists")
@@ -72,12 +74,12 @@ def _list(args) -> int:
 def _stats(args) -> int:
     from ..data.registry import get_dataset
     from ..data.stats import dataset_stats, format_stats
+    from ..errors import KgemoError
 
     options = {}
     if args.layout:
         if "layout" not in get_dataset(args.dataset).options:
-            print(f"kgemo: error: --layout applies to dailydialog only, not {args.dataset}")
-            return 2
+            raise KgemoError(f"--layout applies to dailydialog only, not {args.dataset}")
         options["layout"] = args.layout
     stats = dataset_stats(args.dataset, [args.split] if args.split else None, root=args.root,
                           strict=not args.lenient, **options)

@@ -1,6 +1,7 @@
 """``kgemo kb``: build, inspect and convert knowledge caches (thin layer over :mod:`kgemo.knowledge`).
 
     kgemo kb build conceptnet|atomic|comet|default|all [--source PATH] [--no-verify] [--out DIR]
+                                             # --source: several only for atomic
     kgemo kb info [NAME]                      # default, a built cache name, or a folder; --sources for licenses
     kgemo kb neighbours "some text" [--kb NAME] [-k 5]
     kgemo kb search "some text" [--kb NAME] [-k 3] [--relations xIntent xReact]
@@ -19,42 +20,54 @@ from pathlib import Path
 
 __all__ = ["add_parser", "add_build_arguments", "run_build"]
 
+#: Targets whose builder takes several ``--source`` paths (``build_atomic`` merges every file it finds); the
+#: others read one file or folder.
+MULTI_SOURCE = ("atomic",)
+
 log = logging.getLogger(__name__)
 
 
 def add_build_arguments(p: argparse.ArgumentParser) -> None:
+    from ..data.registry import DATASETS
     from ..knowledge.build import TARGETS
+    from .argtypes import input_file, input_path, output_dir, positive
 
     p.add_argument("target", choices=TARGETS, help="what to build: conceptnet (ConceptNet + NRC-VAD), atomic "
                    "(table, head embeddings, FAISS index), comet (generation cache for texts), default (the "
                    "bundled KB), all (conceptnet + atomic)")
-    p.add_argument("--source", action="append", metavar="PATH", help="source file or folder (repeatable; "
-                   "default: the data root, $KGEMO_DATA or ../shared/data)")
-    p.add_argument("--vad", metavar="PATH", help="NRC-VAD lexicon file or folder (conceptnet)")
+    p.add_argument("--source", action="append", metavar="PATH", type=input_path, help="source file or folder "
+                   "(default: the data root, $KGEMO_DATA or ../shared/data); atomic: repeatable, every ATOMIC file "
+                   "found is merged; conceptnet, default, all: one")
+    p.add_argument("--vad", metavar="PATH", type=input_path, help="NRC-VAD lexicon file or folder (conceptnet)")
     p.add_argument("--variant", default="auto", help="conceptnet: auto (full 5.7 dump if found, else the CKBC "
                    "subset), full, ckbc, or a manifest .yaml")
     p.add_argument("--no-verify", action="store_true", help="use inputs whose sha256 differs from the manifest")
-    p.add_argument("--out", metavar="DIR", help="cache folder (default: $KGEMO_HOME/kb/<target>; for "
-                   "'default': kgemo/resources/kb/default)")
+    p.add_argument("--out", metavar="DIR", type=output_dir, help="cache folder (default: $KGEMO_HOME/kb/<target>; "
+                   "for 'default': kgemo/resources/kb/default; for 'comet': the ATOMIC cache to retrieve from)")
     p.add_argument("--min-weight", type=float, help="conceptnet: minimum edge weight (manifest: 1.0)")
-    p.add_argument("--max-neighbours", type=int, help="conceptnet: neighbours kept per concept")
+    p.add_argument("--max-neighbours", type=positive, help="conceptnet: neighbours kept per concept")
     p.add_argument("--encoder", default="default", help="atomic: sentence encoder for head embeddings "
                    "('default', a model path, or 'none' for the table only)")
     p.add_argument("--index", default="auto", choices=("auto", "flat", "ivf", "torch"), help="atomic index kind")
-    p.add_argument("--nlist", type=int, help="IVF lists")
-    p.add_argument("--nprobe", type=int, help="IVF lists probed per query")
+    p.add_argument("--nlist", type=positive, help="IVF lists")
+    p.add_argument("--nprobe", type=positive, help="IVF lists probed per query")
     g = p.add_argument_group("comet")
-    g.add_argument("--model", metavar="PATH", help="COMET checkpoint folder (default: ATOMIC retrieval)")
-    g.add_argument("--texts", metavar="FILE", help="texts to generate for, one per line")
-    g.add_argument("--dataset", help="or: the utterances of this dataset (kgemo.data.load_dataset)")
-    g.add_argument("--split", action="append", help="dataset split(s) (default: train, dev, test)")
+    g.add_argument("--model", metavar="PATH", type=input_path, help="COMET checkpoint folder (default: ATOMIC "
+                   "retrieval)")
+    g.add_argument("--texts", metavar="FILE", type=input_file, help="texts to generate for, one per line (UTF-8)")
+    g.add_argument("--dataset", choices=sorted(DATASETS), help="or: the utterances of this dataset "
+                   "(kgemo.data.load_dataset)")
+    g.add_argument("--split", action="append", choices=("train", "dev", "test"), help="dataset split "
+                   "(repeatable; default: train, dev, test)")
     g.add_argument("--relations", nargs="+", help="relations (default: COSMIC's five)")
-    g.add_argument("-k", type=int, default=3, help="tails per relation")
-    g.add_argument("--num-beams", type=int, default=5, help="beam size (1 = greedy)")
+    g.add_argument("-k", type=positive, default=3, help="tails per relation")
+    g.add_argument("--num-beams", type=positive, default=5, help="beam size (1 = greedy)")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
 
 
 def add_parser(subparsers) -> None:
+    from .argtypes import input_file, output_dir, output_file, positive
+
     parser = subparsers.add_parser("kb", help="knowledge caches: build, info, neighbours, search, RDF",
                                    description="Build, inspect and convert knowledge caches.")
     parser.set_defaults(func=lambda args: (parser.print_help(), 1)[1])
@@ -71,14 +84,14 @@ def add_parser(subparsers) -> None:
 
     p = sub.add_parser("neighbours", help="ConceptNet concepts and neighbours of a text's tokens")
     p.add_argument("text")
-    p.add_argument("--kb", default="default")
-    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--kb", default="default", help="'default', a built cache name, or a folder")
+    p.add_argument("-k", type=positive, default=5, help="neighbours per concept (default: %(default)s)")
     p.set_defaults(func=_neighbours)
 
     p = sub.add_parser("search", help="nearest ATOMIC events of a text and their tails")
     p.add_argument("text")
-    p.add_argument("--kb", default="default")
-    p.add_argument("-k", type=int, default=3)
+    p.add_argument("--kb", default="default", help="'default', a built cache name, or a folder")
+    p.add_argument("-k", type=positive, default=3, help="events per relation (default: %(default)s)")
     p.add_argument("--relations", nargs="+", default=["xIntent", "xReact", "oReact"])
     p.set_defaults(func=_search)
 
@@ -87,13 +100,14 @@ def add_parser(subparsers) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--text", help="export the neighbours of this text's tokens")
     g.add_argument("--concepts", nargs="+", help="export the neighbours of these concepts")
-    p.add_argument("-k", type=int, default=10, help="neighbours per concept")
-    p.add_argument("--out", help="output file (default: stdout)")
+    p.add_argument("-k", type=positive, default=10, help="neighbours per concept")
+    p.add_argument("--out", type=output_file, help="output file (default: stdout)")
     p.set_defaults(func=_export_rdf)
 
     p = sub.add_parser("import-rdf", help="a user's RDF graph as a ConceptNet-like KB folder")
-    p.add_argument("file")
-    p.add_argument("--out", required=True, help="KB folder to write (load it with ConceptNetKB.load(DIR))")
+    p.add_argument("file", type=input_file, help="RDF file (Turtle, N-Triples, RDF/XML, ...)")
+    p.add_argument("--out", required=True, type=output_dir, help="KB folder to write (load it with "
+                   "ConceptNetKB.load(DIR))")
     p.add_argument("--format", help="RDF syntax (default: guessed from the suffix)")
     p.add_argument("--no-vad", action="store_true", help="do not attach the default KB's VAD to concepts")
     p.set_defaults(func=_import_rdf)
@@ -115,10 +129,24 @@ def _texts_for_comet(args) -> list[str]:
     raise KgemoError("kb build comet needs --texts FILE or --dataset NAME")
 
 
+def _source(args):
+    """``--source`` as the builder of ``args.target`` takes it: None, one path, or (atomic) a list of paths."""
+    from ..errors import KgemoError
+
+    sources = args.source or []
+    if sources and args.target == "comet":
+        raise KgemoError("kb build comet does not read --source; give --texts FILE or --dataset NAME (and --out "
+                         "for the ATOMIC cache to retrieve from)")
+    if len(sources) > 1 and args.target not in MULTI_SOURCE:
+        raise KgemoError(f"kb build {args.target} reads one --source file or folder, got {len(sources)}: "
+                         f"{', '.join(sources)} (only {', '.join(MULTI_SOURCE)} merges several)")
+    return sources[0] if len(sources) == 1 else (sources or None)
+
+
 def run_build(args) -> int:
     from ..knowledge import build as B
 
-    source = args.source[0] if args.source and len(args.source) == 1 else args.source
+    source = _source(args)
     encoder = None if args.encoder == "none" else args.encoder
     if encoder not in (None, "default"):
         from ..encoders import SentenceEncoder
@@ -188,8 +216,8 @@ def _info(args) -> int:
         print(f"[{what}] {obj!r}")
         print(json.dumps(info, indent=2, default=str))
     if not found:
-        print(f"no knowledge cache named {args.name!r}", file=sys.stderr)
-        return 2
+        raise DataNotFoundError(f"no knowledge cache named {args.name!r} (give 'default', a name built with "
+                                f"`kgemo kb build`, or a cache folder)")
     return 0
 
 

@@ -7,10 +7,12 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub) -> None:
+    from .argtypes import count, input_file
+
     p = sub.add_parser("train", help="train a model from a YAML config (resumes an interrupted run)")
-    p.add_argument("config", help="configs/<method>_<dataset>.yaml")
+    p.add_argument("config", type=input_file, help="configs/<method>_<dataset>.yaml")
     p.add_argument("overrides", nargs="*", help="config overrides as key.sub=value (e.g. train.epochs=5 seed=1)")
-    p.add_argument("--seeds", type=int, nargs="+", help="run once per seed (overrides `seed`)")
+    p.add_argument("--seeds", type=count, nargs="+", help="run once per seed (overrides `seed`)")
     p.add_argument("--no-resume", action="store_true", help="start from scratch even if a checkpoint exists")
     p.add_argument("--force", action="store_true", help="retrain a run that already finished")
     p.set_defaults(func=run)

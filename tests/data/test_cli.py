@@ -57,7 +57,7 @@ def test_stats_missing_data_is_one_line(tmp_path, capsys):
 
 def test_layout_only_for_dailydialog(capsys):
     assert main(["data", "stats", "iemocap", "--root", str(FIXTURES), "--layout", "original"]) == 2
-    assert "--layout applies to dailydialog only" in capsys.readouterr().out
+    assert "kgemo: error: --layout applies to dailydialog only" in capsys.readouterr().err
 
 
 def test_list(capsys):
