@@ -101,7 +101,7 @@ def _no_root(required):
 
 
 def test_metric_names_exist_in_kgemo_metrics():
-    metrics = pytest.importorskip("kgemo.metrics")
+    import kgemo.metrics as metrics
     for name, spec in DATASETS.items():
         for task, metric in spec.metrics.items():
             assert metric in metrics.METRICS
