@@ -33,8 +33,8 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=_positive, default=16, help="conversations per batch (default: %(default)s)")
     p.add_argument("--width", type=_positive, help="table width (default: the terminal's)")
     p.add_argument("-o", "--output", type=output_file, help="write to this file instead of standard output")
-    p.add_argument("--html", metavar="OUT", help="also write an interactive page (chat turns, labels, evidence "
-                   "graphs; one self-contained file) to OUT")
+    p.add_argument("--html", metavar="OUT", type=output_file, help="also write an interactive page (chat turns, "
+                   "labels, evidence graphs; one self-contained file) to OUT")
     p.set_defaults(func=run)
 
 

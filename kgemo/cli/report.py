@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import sys
 
+from .argtypes import count, output_file, positive
+
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub) -> None:
-    from .annotate import _count, _positive
-
     p = sub.add_parser("report", help="an HTML gallery of a saved model's predictions on a dataset split",
                        description="Annotate a dataset split with a saved model and write one self-contained HTML "
                                    "page: predicted vs gold per utterance with filters (gold, predicted, error "
@@ -20,14 +20,15 @@ def add_parser(sub) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (runs/<name>/seed0), a model folder, or "
                                                        "'default'")
     p.add_argument("--split", default="test", choices=["train", "dev", "test"], help="(default: %(default)s)")
-    p.add_argument("--html", required=True, metavar="OUT", help="the page to write (e.g. report.html)")
+    p.add_argument("--html", required=True, metavar="OUT", type=output_file,
+                   help="the page to write (e.g. report.html)")
     p.add_argument("--dataset", nargs="+", help="datasets (default: those the model was trained on)")
     p.add_argument("--root", help="dataset root (default KGEMO_DATA or ../shared/data)")
-    p.add_argument("--max-conversations", type=_positive, help="only the first N conversations of each dataset")
-    p.add_argument("--top-k", type=_count, default=5, help="concepts kept per utterance (default: %(default)s)")
-    p.add_argument("--events", type=_count, default=1, help="ATOMIC events per relation (0 = none; default: 1)")
+    p.add_argument("--max-conversations", type=positive, help="only the first N conversations of each dataset")
+    p.add_argument("--top-k", type=count, default=5, help="concepts kept per utterance (default: %(default)s)")
+    p.add_argument("--events", type=count, default=1, help="ATOMIC events per relation (0 = none; default: 1)")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
-    p.add_argument("--batch-size", type=_positive, default=16, help="conversations per batch (default: %(default)s)")
+    p.add_argument("--batch-size", type=positive, default=16, help="conversations per batch (default: %(default)s)")
     p.set_defaults(func=run)
 
 

@@ -3,7 +3,8 @@
 Clicking a turn opens its evidence (the concept names are checked), hovering shows the numbers, and markup in the
 data stays text: no dialog fires and no injected element exists. Screenshots are saved as artifacts (in
 ``$KGEMO_TEST_ARTIFACTS`` when set, else pytest's temporary folder; the path is recorded as a test property).
-Every test skips, saying why, where chromium, chromedriver or selenium is missing (.ci/run installs them).
+Every test skips, saying why, where chromium or chromedriver is missing (.ci/run installs them); selenium comes with
+the ``test`` extra.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import selenium  # noqa: F401  (the test extra; only a missing browser skips)
 from test_html_page import TURNS, XSS, hand_result, xss_result
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -21,8 +23,8 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 def find_chromium() -> tuple[str, str]:
-    """Paths of chromium and chromedriver, or skip saying what is missing."""
-    pytest.importorskip("selenium", reason="selenium not installed (pip install -e '.[test]')")
+    """Paths of chromium and chromedriver, or skip saying what is missing (selenium is in the test extra: a missing
+    selenium is a broken install and fails)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not browser or not driver:
