@@ -197,3 +197,42 @@ def test_markup_in_the_gallery_stays_text(browser, gallery, artifacts, record_pr
     assert res.conversation_id in browser.find_element(By.CSS_SELECTOR, "#detail .meta").text
     assert texts(browser, "#context .speaker") == [u.speaker + ":" for u in res]
     screenshot(browser, artifacts, "gallery_escaping.png", record_property)
+
+
+def test_joint_model_report_switches_task(browser, tmp_path):  # noqa: F811
+    """A two-task model (emotion + sentiment): each turn shows both labels, the task selector switches the summary,
+    the label filters and the rows."""
+    from selenium.webdriver.common.by import By
+
+    sentiment = label_space("meld", "sentiment")
+    rows = [("Anna", "I got the job!", "joy", "positive"), ("Ben", "Oh no.", "sadness", "negative"),
+            ("Anna", "Fine.", "neutral", "neutral")]
+    utts = []
+    for i, (speaker, text, emo, sen) in enumerate(rows):
+        u = utterance(i, speaker, text, emo, 0.6)
+        u.labels["sentiment"] = sen
+        u.probabilities["sentiment"] = {name: (0.8 if name == sen else 0.1) for name in sentiment.labels}
+        utts.append(u)
+    res = AnnotationResult("j1", utts, {"name": "joint"}, ["emotion", "sentiment"])
+    gold = [[{"emotion": "joy", "sentiment": "positive"}, {"emotion": "anger", "sentiment": "positive"},
+             {"emotion": "neutral", "sentiment": None}]]
+    report = SplitReport([res], gold, ["meld"], {"emotion": MELD, "sentiment": sentiment},
+                         {"emotion": "weighted_f1", "sentiment": "weighted_f1"}, "test", "joint")
+    page = tmp_path / "joint.html"
+    report.to_html(page)
+    open_page(browser, page)
+    assert [r.get_attribute("data-label") for r in browser.find_elements(By.CSS_SELECTOR, "#per-class tbody tr")] == \
+        list(MELD.labels)
+    choose(browser, "f-task", "sentiment")
+    assert [r.get_attribute("data-label") for r in browser.find_elements(By.CSS_SELECTOR, "#per-class tbody tr")] == \
+        list(sentiment.labels)
+    assert texts(browser, "#rows .chip.pred") == ["positive", "negative", "neutral"]
+    assert texts(browser, "#rows .chip.gold") == ["positive", "positive"]          # the third has no sentiment gold
+    assert texts(browser, "#rows .err") == ["correct", "wrong class", "unlabelled"]
+    choose(browser, "f-gold", "positive")
+    assert shown_rows(browser) == [0, 1]
+    conv = tmp_path / "joint_conversation.html"
+    res.to_html(conv)
+    open_page(browser, conv)
+    assert texts(browser, "#chat .turn:first-child .label .task") == ["emotion", "sentiment"]
+    assert texts(browser, "#chat .turn:first-child .chip.pred") == ["joy", "positive"]
