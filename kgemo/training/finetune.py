@@ -573,7 +573,7 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
             ``config.data.dataset`` (tests, custom data; labels must be in that dataset's label spaces).
             ``test`` may be missing.
         resume: continue from ``checkpoints/last.ckpt`` of the run folder when there is one.
-        force: train again even when the run folder holds a finished run.
+        force: train again from the start even when the run folder holds a finished run.
         callbacks: extra Lightning callbacks.
         source: what to name in errors (the YAML file); default the config's name.
 
@@ -658,10 +658,11 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
         default_root_dir=run_dir, enable_progress_bar=progress, enable_model_summary=False,
         num_sanity_val_steps=0, log_every_n_steps=max(1, min(50, steps_per_epoch)))
     last = run_dir / "checkpoints" / "last.ckpt"
-    ckpt = str(last) if resume and last.exists() else None
+    # force retrains a finished run, so it must not resume from that run's last checkpoint either.
+    ckpt = str(last) if resume and not force and last.exists() else None
     if ckpt:
         log.info("resuming from %s", ckpt)
-    elif not resume:
+    else:
         (run_dir / "best.safetensors").unlink(missing_ok=True)
     start = time.perf_counter()
     with warnings.catch_warnings():

@@ -262,6 +262,10 @@ def test_resume_after_a_kill_continues_with_the_same_batches(tmp_path, tiny_bert
     # A finished run is not trained again.
     again = finetune(tiny_config(tmp_path, tiny_bert_dir, name="cut"), DATA)
     assert again.module is None and again.metrics["steps"] == 50
+    # force trains again from the first step, not from the finished run's last checkpoint.
+    forced = Record()
+    finetune(tiny_config(tmp_path, tiny_bert_dir, name="cut"), DATA, force=True, callbacks=[forced])
+    assert forced.seen == whole.seen
 
 
 # -- refusals -------------------------------------------------------------------------------------------------------
