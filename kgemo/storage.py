@@ -4,18 +4,19 @@
 * ``data_root()`` — datasets; ``$KGEMO_DATA``, else ``../shared/data`` beside the project when present.
 * ``atomic_write()`` — write to a temporary file in the same folder, fsync, then ``os.replace`` it, so that a
   killed process never leaves half a file under the final name.
-* ``sha256_file()`` / ``sha256_bytes()`` — the checksums that key every cache.
+* ``sha256_file()`` / ``sha256_bytes()`` / ``sha256_json()`` — the checksums that key every cache, re-exported
+  from :mod:`kgemo.checksums`.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from .checksums import sha256_bytes, sha256_file, sha256_json, short_hash
 from .errors import CacheError, DataNotFoundError
 
 __all__ = [
@@ -101,24 +102,3 @@ def read_json(path: str | Path) -> Any:
         raise CacheError(f"{path}: not valid JSON ({exc}); delete it or rebuild") from exc
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_json(obj: Any) -> str:
-    """Checksum of a JSON-serialisable object, independent of dict order."""
-    return sha256_bytes(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
-
-
-def short_hash(text: str, n: int = 16) -> str:
-    """First ``n`` hex digits of the sha256 of ``text``; used in cache file names."""
-    return sha256_bytes(text.encode("utf-8"))[:n]

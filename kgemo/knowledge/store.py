@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import time
@@ -23,7 +22,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import CacheError
-from ..storage import atomic_write, kgemo_home, read_json, sha256_file, sha256_json, write_json
+from ..checksums import arrays_sha256, sha256_bytes, sha256_file, sha256_json
+from ..storage import atomic_write, kgemo_home, read_json, write_json
 
 __all__ = ["save_arrays", "load_arrays", "read_cache_dir", "load_cache", "default_kb_dir", "resolve_kb_dir",
            "pack_texts", "unpack_texts", "content_checksum", "BuildDir"]
@@ -52,7 +52,7 @@ def save_arrays(path: str | Path, arrays: dict[str, np.ndarray], compress: bool 
     data = buf.getvalue()
     with atomic_write(path, "wb") as fh:
         fh.write(data)
-    return hashlib.sha256(data).hexdigest()
+    return sha256_bytes(data)
 
 
 def read_cache_dir(path: Path, meta_file: str, fmt: str, what: str, command: str, verify: bool = True
@@ -146,15 +146,8 @@ def unpack_texts(arr: np.ndarray, n: int) -> list[str]:
     return out
 
 
-def content_checksum(arrays: dict[str, np.ndarray], extra: Any = None) -> str:
-    """sha256 of array names, dtypes, shapes and bytes (plus ``extra`` JSON): equal content, equal checksum."""
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(a.tobytes())
-    h.update(sha256_json(extra).encode())
-    return h.hexdigest()
+#: sha256 of array names, dtypes, shapes and bytes (plus ``extra`` JSON): equal content, equal checksum.
+content_checksum = arrays_sha256
 
 
 class BuildDir:

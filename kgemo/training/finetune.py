@@ -40,7 +40,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from ..data import Conversation, LabelSpace, dataset_files, get_dataset, load_dataset
 from ..encoders._common import weights_sha256
-from ..encoders.checksums import file_sha256
+from ..checksums import file_sha256
 from ..encoders.encoder_inputs import ContextFormat, InputTokenizer, conversation_inputs
 from ..encoders.finetuned import model_card, save_encoder_folder
 from ..encoders.finetuned_model import (BaseModel, PooledTransformer, TaskHeads, embed_inputs, load_base,
