@@ -71,6 +71,8 @@ def atomic_write(path: str | Path, mode: str = "wb", encoding: str | None = None
     On an exception the temporary file is removed and ``path`` keeps its old content (if any).
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; cannot write a file there")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

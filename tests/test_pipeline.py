@@ -126,3 +126,12 @@ def test_config_round_trips_through_yaml(tmp_path):
     again = load_config(path)
     assert again.to_dict() == cfg.to_dict()
     assert again.pipeline_spec().to_dict() == cfg.pipeline_spec().to_dict()
+
+
+def test_config_file_errors_name_the_file(tmp_path):
+    with pytest.raises(KgemoError, match="is a folder, not a YAML config file"):
+        load_config(tmp_path)
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(KgemoError, match="latin1.yaml: not UTF-8 text"):
+        load_config(bad)

@@ -240,7 +240,8 @@ def read_rdf_triples(path: str | Path, format: str | None = None) -> list[Triple
     try:
         g.parse(path, format=format or guess_format(str(path)) or "turtle")
     except Exception as exc:  # rdflib raises many parser-specific types
-        raise DataFormatError(f"cannot parse as RDF ({type(exc).__name__}: {str(exc)[:200]})", path=path) from exc
+        reason = " ".join(str(exc).split())[:200]  # rdflib's messages span lines; keep the error one line
+        raise DataFormatError(f"cannot parse as RDF ({type(exc).__name__}: {reason})", path=path) from exc
     kg, _, _, _, _ = _ns()
 
     def name(term) -> str:

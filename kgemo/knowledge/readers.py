@@ -90,7 +90,8 @@ class BadRows:
         """Log the report; raise when more than ``max_fraction`` of the rows are bad (wrong file or format)."""
         if self.count:
             log.warning(self.report())
-        if self.rows >= 10 and self.count > max_fraction * self.rows:
+        # A file of which nothing is usable is the wrong file, however short; a longer one may lose a few rows.
+        if (self.rows >= 10 and self.count > max_fraction * self.rows) or (self.rows and self.count == self.rows):
             raise DataFormatError(f"{self.count} of {self.rows} rows are malformed; is this the right file for "
                                   f"this format? First: {self.examples[0] if self.examples else ''}",
                                   path=self.path)

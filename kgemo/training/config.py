@@ -203,6 +203,10 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise KgemoError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise KgemoError(f"{path}: is a folder, not a YAML config file") from None
+    except UnicodeDecodeError as exc:
+        raise KgemoError(f"{path}: not UTF-8 text (byte {exc.start}); a config is a YAML file") from None
     except yaml.YAMLError as exc:
         raise KgemoError(f"{path}: invalid YAML ({exc})") from None
     if not isinstance(raw, dict):

@@ -96,3 +96,12 @@ def test_truncated_gzip_names_the_file(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(DataFormatError, match="train100k.txt.gz: cannot read"):
         list(read_ckbc(path, BadRows(str(path))))
+
+
+def test_a_short_file_with_no_usable_row_is_refused(tmp_path):
+    bad = BadRows(str(tmp_path / "x.txt"))
+    for i in range(3):
+        bad.rows += 1
+        bad.add(i + 1, "not a row")
+    with pytest.raises(DataFormatError, match="3 of 3 rows are malformed"):
+        bad.check()
