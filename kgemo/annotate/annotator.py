@@ -356,7 +356,11 @@ class Annotator:
         contrib = beta[dst] * alpha                                   # [E] β_t α_{c,t}
         utt = utt_of_token[dst]                                       # [E]
         key = utt * batch["concept"].num_nodes + src                  # one group per (utterance, concept node)
-        order = np.lexsort((-contrib, key))                           # by group, largest edge first
+        # The token's own concept (self_concept) is the word itself, not knowledge: never listed as evidence.
+        edges = np.flatnonzero(~link.is_self.numpy()) if "is_self" in link else np.arange(len(src))
+        if not len(edges):
+            return out
+        order = edges[np.lexsort((-contrib[edges], key[edges]))]      # by group, largest edge first
         k_sorted = key[order]
         starts = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1]])
         weight = np.add.reduceat(contrib[order], starts)              # [G] w_c

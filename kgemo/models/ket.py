@@ -26,6 +26,8 @@ class KETConfig(ModelConfig):
     learn_lambda: bool = True   # learn the mix
     concentration: float = 1.0  # softmax sharpness over a token's concepts
     relatedness: str = "code"   # "code": confidence × |cos| (official code); "paper": |cos| min-max per token
+    word_vectors: bool = True   # token vector holds the word's own embedding g_t (else only knowledge and VAD)
+    knowledge_dropout: float | None = None  # dropout on the pooled knowledge vector (None = the model's dropout)
 
 
 @register_model
@@ -42,7 +44,9 @@ class KET(UtteranceStateModel):
        the token's concepts, :math:`\mathbf{k}_t = \sum_c \alpha_c \mathbf{g}_c`.
     3. Token vector :math:`\mathbf{e}_t = [\mathbf{g}_t \Vert \mathbf{k}_t \Vert \mathbf{a}_t]` (the paper
        concatenates word and knowledge vectors; :math:`\mathbf{a}_t` = the word's own NRC-VAD minus 0.5, zero
-       when unknown, so the word's affect is a feature and not only the attention prior).
+       when unknown, so the word's affect is a feature and not only the attention prior). With
+       ``word_vectors=False`` the word's own embedding is left out: the utterance's sentence embedding already
+       carries the words, and :math:`\mathbf{e}_t = [\mathbf{k}_t \Vert \mathbf{a}_t]` is knowledge only.
     4. Utterance knowledge :math:`\mathbf{z}_i = \sum_t \beta_t \mathbf{e}_t` (attention pooling over the
        utterance's tokens; the paper's utterance-level self-attention).
     5. :math:`\mathbf{h}_i = \mathrm{ContextTransformer}(\mathbf{W}_{in}\mathbf{x}_i + \mathbf{W}_z
@@ -71,10 +75,12 @@ class KET(UtteranceStateModel):
         # learned maps on the word side are the attention scorer and one output projection (a trained projection
         # per word overfit MELD's 10k utterances).
         self.concept_attention = KETConceptAttention(c.lambda_init, c.learn_lambda, c.concentration, c.relatedness)
-        self.token_pool = AttentionPooling(2 * c.concept_dim + 3, score_hidden=64)
+        width = (2 if c.word_vectors else 1) * c.concept_dim + 3                          # token vector e_t
+        self.token_pool = AttentionPooling(width, score_hidden=64)
         # Knowledge enters as a residual through a zero-initialised projection: training starts from the
         # no-knowledge model and only moves away from it where the concepts help.
-        self.knowledge_out = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(2 * c.concept_dim + 3, c.hidden))
+        drop = c.dropout if c.knowledge_dropout is None else c.knowledge_dropout
+        self.knowledge_out = nn.Sequential(nn.Dropout(drop), nn.Linear(width, c.hidden))
         nn.init.zeros_(self.knowledge_out[1].weight)
         nn.init.zeros_(self.knowledge_out[1].bias)
         self.context = ContextTransformer(c.hidden, c.context_layers, c.heads, c.max_distance, c.dropout)
@@ -98,8 +104,8 @@ class KET(UtteranceStateModel):
                                           link.affect, return_attention_weights=True)      # [T, D], [E]
         # 3-4. Token vectors [word; knowledge; centred VAD of the word], pooled per utterance.
         vad = (tok.vad - 0.5) * tok.vad_known.unsqueeze(-1).float()                        # [T, 3], 0 if unknown
-        e = torch.cat([tok.x, k, vad], -1)                                                 # [T, 2D + 3]
-        z, beta = self.token_pool(e, tok_utt, n)                                           # [N, 2D + 3], [T]
+        e = torch.cat([tok.x, k, vad] if self.config.word_vectors else [k, vad], -1)     # [T, width]
+        z, beta = self.token_pool(e, tok_utt, n)                                           # [N, width], [T]
 
         # 5. Fuse with the utterance embedding; context.
         h = self.utt_in(u.x) + self.knowledge_out(z)                                       # [N, H]

@@ -292,3 +292,20 @@ def test_model_runs_with_its_own_thread_count_and_restores_torchs(ket_model_dir,
     ann.compute_threads = None
     ann.annotate(CONVERSATION)
     assert seen == [1, 2]
+
+
+def test_the_words_own_concept_is_never_listed_as_evidence(tiny_encoder, tiny_kb_dir):
+    from kgemo.graphs import get_builder
+    from kgemo.knowledge import ConceptNetKB
+    from kgemo.models import KET, KETConfig
+    from kgemo.data import label_space
+    from kgemo.pipeline import InputPipeline
+
+    kb = ConceptNetKB.load(tiny_kb_dir)
+    pipe = InputPipeline(get_builder("concept", concepts_per_token=4, window=2, self_concept=True), tiny_encoder,
+                         {"conceptnet": kb}, {"conceptnet": str(tiny_kb_dir)}, "tiny")
+    spaces = {"emotion": label_space("meld", "emotion")}
+    model = KET(pipe.fill_widths(KETConfig(hidden=16, heads=2, context_layers=1)), spaces)
+    res = Annotator(model, pipe, events=None, device="cpu").annotate(CONVERSATION, top_k=50)
+    listed = [(c.concept, c.token) for u in res for c in u.concepts]
+    assert listed and all(concept != token for concept, token in listed)
