@@ -161,12 +161,22 @@ class InputPipeline:
         return self._concepts
 
     def builder_knowledge(self) -> dict[str, Any]:
-        """What the builder is given: the loaded sources, and ``concept_vectors`` (ids → embeddings) with
-        ConceptNet, for concept selection by relatedness."""
+        """What the builder is given: the loaded sources, ``concept_vectors`` (ids → embeddings) with
+        ConceptNet, for concept selection by relatedness, and ``text_vectors`` (texts → embeddings) with COMET, for
+        generated tails."""
         out = dict(self.knowledge)
         if self.concepts is not None:
             out["concept_vectors"] = self.concepts.vectors
+        if "comet" in self.knowledge:
+            out["text_vectors"] = self.text_vectors  # generated tails are embedded in the utterances' space
         return out
+
+    def text_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of free texts (COMET's generated tails) by this pipeline's encoder: ``[n, dim]`` float32."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, int(self.encoder.dim)), dtype=np.float32)
+        return np.asarray(self.encoder.encode(texts, show_progress=False), dtype=np.float32)
 
     @property
     def transform(self) -> Any:
@@ -183,13 +193,17 @@ class InputPipeline:
 
     def model_dims(self) -> dict[str, int]:
         """The input widths a model config takes from the pipeline (``input_dim``; ``concept_dim`` and
-        ``num_relations`` with ConceptNet; ``event_dim`` with ATOMIC)."""
+        ``num_relations`` with ConceptNet; ``event_dim`` with ATOMIC; ``comet_dim`` with the event graph: COMET's
+        state width when the graph records relation states, else 0)."""
         dims = {"input_dim": int(self.encoder.dim)}
         if "conceptnet" in self.knowledge:
             dims["concept_dim"] = int(self.encoder.dim)  # concept texts are embedded by the pipeline's encoder
             dims["num_relations"] = len(self.knowledge["conceptnet"].relations)
         if "atomic" in self.knowledge:
             dims["event_dim"] = int(self.knowledge["atomic"].encoder.dim)
+        if hasattr(self.builder.settings, "states"):  # the event graph: COMET relation states, or none (0)
+            comet = self.knowledge.get("comet")
+            dims["comet_dim"] = int(comet.dim) if comet is not None and self.builder.settings.states else 0
         return dims
 
     def fill_widths(self, model_config: Any) -> Any:

@@ -5,6 +5,7 @@ A config names its sources in its ``knowledge`` section, either by path alone or
     knowledge:
       conceptnet: default                 # the bundled KB; or a name built with `kgemo kb build`, or a folder
       atomic: {path: default, index: flat}
+      comet: /models/comet-atomic_2020_BART    # or "retrieval" (RetrievedComet, offline)
 
 :func:`load_knowledge` turns that into loaded objects (:class:`~kgemo.knowledge.ConceptNetKB`,
 :class:`~kgemo.knowledge.AtomicRetriever`). This is the level above the caches: a cache found corrupt is
@@ -21,8 +22,8 @@ from ..errors import CacheError, KgemoError
 from ..settings import Settings
 from .store import resolve_kb_dir
 
-__all__ = ["ConceptNetSettings", "AtomicSettings", "SOURCES", "knowledge_settings", "load_knowledge",
-           "load_source"]
+__all__ = ["ConceptNetSettings", "AtomicSettings", "CometSettings", "SOURCES", "knowledge_settings",
+           "load_knowledge", "load_source"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,15 @@ class AtomicSettings(Settings):
     index: str = "auto"       # FAISS index over the heads: auto (by size), flat, ivf, or torch (exact, no FAISS)
 
 
+@dataclass
+class CometSettings(Settings):
+    """COMET generations and relation states (COSMIC / TODKAT): a local checkpoint, or the retrieval stand-in."""
+
+    path: str = "retrieval"   # a COMET checkpoint folder (BART or GPT-2, save_pretrained layout), or "retrieval":
+                              # RetrievedComet, ATOMIC retrieval behind COMET's interface (offline, no weights)
+    atomic: str = "default"   # the ATOMIC table the "retrieval" stand-in retrieves from
+
+
 def _load_conceptnet(s: ConceptNetSettings, encoder: Any) -> Any:
     from .conceptnet import ConceptNetKB
 
@@ -54,6 +64,19 @@ def _load_atomic(s: AtomicSettings, encoder: Any) -> Any:
     # The pipeline's encoder, so that utterance features and ATOMIC heads share one space (the event graph
     # queries ATOMIC with the utterance features).
     return AtomicRetriever.load(s.path, encoder=encoder, index=s.index)
+
+
+def _load_comet(s: CometSettings, encoder: Any) -> Any:
+    from .atomic import AtomicRetriever
+    from .comet import CometGenerator, RetrievedComet
+
+    if s.path == "retrieval":
+        provider: Any = RetrievedComet(AtomicRetriever.load(s.atomic, encoder=encoder))
+    else:
+        provider = CometGenerator(s.path)  # on CUDA when available
+    # What graph cache keys record of a source: the exact model (weights hash) or table + encoder.
+    provider.checksum = provider.id
+    return provider
 
 
 @dataclass(frozen=True)
@@ -70,6 +93,7 @@ class Source:
 SOURCES: dict[str, Source] = {
     "conceptnet": Source(ConceptNetSettings, "conceptnet", "kb.json", _load_conceptnet),
     "atomic": Source(AtomicSettings, "atomic", "atomic.json", _load_atomic),
+    "comet": Source(CometSettings, "comet", "config.json", _load_comet),
 }
 
 
