@@ -1,0 +1,162 @@
+"""COSMIC's per-turn recurrence: context, internal, external, intent and emotion states fed by ATOMIC relations."""
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from ..atomic_relations import COSMIC_RELATIONS
+
+__all__ = ["CommonsenseGRU"]
+
+
+class CommonsenseGRU(nn.Module):
+    r"""COSMIC's cell (Ghosal et al., Findings of EMNLP 2020) unrolled over the turns of a batch of conversations.
+
+    At turn :math:`t` with utterance :math:`\mathbf{u}_t`, speaker :math:`s`, listeners :math:`l \ne s` (every
+    other party of the conversation) and the utterance's relation features
+    :math:`\mathbf{x}^{I}, \mathbf{x}^{E}, \mathbf{x}^{R}` (xIntent, xEffect, xReact: about the speaker) and
+    :math:`\mathbf{o}^{E}, \mathbf{o}^{R}` (oEffect, oReact: about the others):
+
+    .. math::
+        \mathbf{g}_t &= \mathrm{GRU}_g([\mathbf{u}_t; \mathbf{q}_s; \mathbf{r}_s], \mathbf{g}_{t-1})
+            && \text{context state} \\
+        \mathbf{c}_t &= \textstyle\sum_{j<t} \beta_j \mathbf{g}_j, \quad
+            \beta = \mathrm{softmax}_{j<t}(\mathbf{g}_j^\top \mathbf{W}_a \mathbf{u}_t)
+            && \text{attention over the context so far } (\mathbf{c}_0 = 0) \\
+        \mathbf{r}_s &\leftarrow \mathrm{GRU}_r([\mathbf{u}_t; \mathbf{x}^{R}; \mathbf{c}_t], \mathbf{r}_s)
+            && \text{speaker's external state} \\
+        \mathbf{q}_s &\leftarrow \mathrm{GRU}_q([\mathbf{x}^{E}; \mathbf{c}_t], \mathbf{q}_s)
+            && \text{speaker's internal state} \\
+        \mathbf{r}_l &\leftarrow \mathrm{GRU}_{r'}([\mathbf{u}_t; \mathbf{o}^{R}; \mathbf{r}_s], \mathbf{r}_l), \quad
+        \mathbf{q}_l \leftarrow \mathrm{GRU}_{q'}([\mathbf{o}^{E}; \mathbf{q}_s], \mathbf{q}_l)
+            && \text{each listener } l \text{ (``listener\_state``)} \\
+        \mathbf{i}_s &\leftarrow \mathrm{GRU}_i([\mathbf{x}^{I}; \mathbf{q}_s], \mathbf{i}_s)
+            && \text{speaker's intent} \\
+        \mathbf{e}_t &= \mathrm{GRU}_e([\mathbf{u}_t; \mathbf{q}_s; \mathbf{r}_s; \mathbf{i}_s], \mathbf{e}_{t-1})
+            && \text{emotion state: the output}
+
+    (the speaker's states on the right of the last three lines are the updated ones). Listeners keep their intent
+    state; without ``listener_state`` they keep all their states, as the official code's default. Dropout acts on
+    every newly computed state (the official cell drops out all carried states after every turn, so a state that
+    is not updated is dropped again at each turn; here it is kept as it was). Party states start at zero.
+
+    One direction: COSMIC's bidirectional model runs a second instance on the reversed turns
+    (:class:`~kgemo.models.COSMIC` does).
+
+    Args:
+        input_size: width of :math:`\mathbf{u}_t`.
+        knowledge_size: width of each relation feature.
+        state_size: width of the context, internal, external and intent states (COSMIC's repo: 150).
+        emotion_size: width of the emotion state.
+        listener_state: update the listeners' internal and external states from oEffect / oReact.
+        dropout: dropout on the carried states.
+
+    Shapes:
+        - **input:** u :math:`(B, T, H)`; knowledge {relation: :math:`(B, T, K)`} for COSMIC's five relations;
+          speaker :math:`(B, T)` party index of each turn; mask :math:`(B, T)` real turns; parties :math:`(B)`
+          number of parties per conversation.
+        - **output:** :math:`(B, T, \text{emotion\_size})`; with ``return_states`` also
+          {``"internal"``, ``"external"``, ``"intent"``: :math:`(B, T, P, \text{state\_size})`, every party's state
+          after each turn}.
+    """
+
+    relations = COSMIC_RELATIONS
+
+    def __init__(self, input_size: int, knowledge_size: int, state_size: int = 150, emotion_size: int = 150,
+                 listener_state: bool = True, dropout: float = 0.0):
+        super().__init__()
+        h, k, d, e = input_size, knowledge_size, state_size, emotion_size
+        self.input_size, self.knowledge_size, self.state_size, self.emotion_size = h, k, d, e
+        self.listener_state = listener_state
+        self.context_cell = nn.GRUCell(h + 2 * d, d)
+        self.context_attention = nn.Linear(h, d, bias=False)
+        self.external_cell = nn.GRUCell(h + k + d, d)
+        self.internal_cell = nn.GRUCell(k + d, d)
+        self.intent_cell = nn.GRUCell(k + d, d)
+        self.emotion_cell = nn.GRUCell(h + 3 * d, e)
+        if listener_state:
+            self.listener_external_cell = nn.GRUCell(h + k + d, d)
+            self.listener_internal_cell = nn.GRUCell(k + d, d)
+        self.dropout = nn.Dropout(dropout)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        for m in self.modules():
+            if isinstance(m, (nn.GRUCell, nn.Linear)):
+                m.reset_parameters()
+
+    def forward(self, u: Tensor, knowledge: Mapping[str, Tensor], speaker: Tensor, mask: Tensor, parties: Tensor,
+                return_states: bool = False):
+        b, t_max, _ = u.shape
+        p = int(parties.max()) if parties.numel() else 1
+        missing = [r for r in self.relations if r not in knowledge]
+        if missing:
+            raise ValueError(f"{type(self).__name__} needs features for {missing}")
+        x_int, x_eff, x_rea = (knowledge[r] for r in ("xIntent", "xEffect", "xReact"))
+        o_eff, o_rea = knowledge["oEffect"], knowledge["oReact"]
+        rows = torch.arange(b, device=u.device)
+        party_exists = torch.arange(p, device=u.device).unsqueeze(0) < parties.unsqueeze(1)     # [B, P]
+
+        d = self.state_size
+        q = u.new_zeros(b, p, d)          # internal states
+        r = u.new_zeros(b, p, d)          # external states
+        i = u.new_zeros(b, p, d)          # intent states
+        g = u.new_zeros(b, d)             # context state
+        e = u.new_zeros(b, self.emotion_size)
+        keys: list[Tensor] = []           # past context states g_j
+        out, trace = [], {"internal": [], "external": [], "intent": []}
+        for t in range(t_max):
+            u_t, s, valid = u[:, t], speaker[:, t], mask[:, t]                  # [B, H], [B], [B]
+            q_s, r_s, i_s = q[rows, s], r[rows, s], i[rows, s]                  # [B, D]
+
+            # Context state and attention over the earlier context states of the conversation.
+            g_t = self.context_cell(torch.cat([u_t, q_s, r_s], -1), g)          # [B, D]
+            if keys:
+                past = torch.stack(keys, 1)                                     # [B, t, D]
+                score = (past @ self.context_attention(u_t).unsqueeze(-1)).squeeze(-1)          # [B, t]
+                seen = mask[:, :t]
+                beta = torch.softmax(score.masked_fill(~seen, -1e4), -1) * seen
+                c_t = (beta.unsqueeze(-1) * past).sum(1)                        # [B, D]
+            else:
+                c_t = u.new_zeros(b, d)
+
+            # The speaker: external state from xReact, internal from xEffect, intent from xIntent.
+            r_s = self.dropout(self.external_cell(torch.cat([u_t, x_rea[:, t], c_t], -1), r_s))
+            q_s = self.dropout(self.internal_cell(torch.cat([x_eff[:, t], c_t], -1), q_s))
+            i_s = self.dropout(self.intent_cell(torch.cat([x_int[:, t], q_s], -1), i_s))
+            e_t = self.dropout(self.emotion_cell(torch.cat([u_t, q_s, r_s, i_s], -1), e))
+
+            # The listeners — every other existing party of a real turn — from oReact / oEffect and the speaker's
+            # new states; computed on their rows only (most conversations have far fewer parties than the batch).
+            if self.listener_state:
+                lb, lp = (~(torch.arange(p, device=u.device).unsqueeze(0) == s.unsqueeze(1))
+                          & party_exists & valid.unsqueeze(1)).nonzero(as_tuple=True)                # [L], [L]
+                if lb.numel():
+                    r_l = self.listener_external_cell(torch.cat([u_t[lb], o_rea[lb, t], r_s[lb]], -1), r[lb, lp])
+                    q_l = self.listener_internal_cell(torch.cat([o_eff[lb, t], q_s[lb]], -1), q[lb, lp])
+                    r = r.index_put((lb, lp), self.dropout(r_l))
+                    q = q.index_put((lb, lp), self.dropout(q_l))
+            # The speaker's rows; padded turns keep every state.
+            sb = valid.nonzero(as_tuple=True)[0]
+            r = r.index_put((sb, s[sb]), r_s[sb])
+            q = q.index_put((sb, s[sb]), q_s[sb])
+            i = i.index_put((sb, s[sb]), i_s[sb])
+            keep = valid.unsqueeze(-1)
+            g = torch.where(keep, self.dropout(g_t), g)
+            e = torch.where(keep, e_t, e)
+            keys.append(g)
+            out.append(e)
+            if return_states:
+                trace["internal"].append(q)
+                trace["external"].append(r)
+                trace["intent"].append(i)
+        emotions = torch.stack(out, 1) if out else u.new_zeros(b, 0, self.emotion_size)       # [B, T, E]
+        if return_states:
+            return emotions, {k: torch.stack(v, 1) for k, v in trace.items()}
+        return emotions
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.input_size}, knowledge={self.knowledge_size}, "
+                f"state={self.state_size}, emotion={self.emotion_size}, listener_state={self.listener_state})")
