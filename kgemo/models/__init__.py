@@ -3,13 +3,16 @@ from .base import (MODELS, KGModel, ModelConfig, UtteranceStateModel, get_model_
                    save_model)
 from .ckenet import CKENet, CKENetConfig
 from .cogat import CoGAT, CoGATConfig
+from .cosmic import COSMIC, CosmicConfig
 from .dcrnet import DCRNet, DCRNetConfig
 from .joint_input import JointConfig, UtteranceInput, joint_tasks
 from .ket import KET, KETConfig
 from .no_knowledge import NoKnowledge, NoKnowledgeConfig
+from .todkat import TODKAT, TodkatConfig
 
 __all__ = [
     "MODELS", "KGModel", "ModelConfig", "get_model_class", "load_model", "register_model", "save_model",
     "NoKnowledge", "NoKnowledgeConfig", "KET", "KETConfig", "CKENet", "CKENetConfig", "CoGAT", "CoGATConfig",
     "DCRNet", "DCRNetConfig", "UtteranceStateModel", "JointConfig", "UtteranceInput", "joint_tasks",
+    "COSMIC", "CosmicConfig", "TODKAT", "TodkatConfig",
 ]

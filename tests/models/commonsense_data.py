@@ -1,0 +1,70 @@
+"""Tiny event-graph inputs for the COSMIC / TODKAT tests: a hand-made ATOMIC table, the tiny conversations of
+``tiny_data``, and a tiny random COMET (BART) built on the spot — no model files, no data, no COMET weights."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tiny_data import tiny_conversations
+
+from kgemo.atomic_relations import COSMIC_RELATIONS
+from kgemo.data import label_space
+from kgemo.graphs import get_builder
+from kgemo.knowledge import AtomicRetriever, AtomicTable
+from kgemo.pipeline import InputPipeline
+from kgemo.training import PreparedData
+
+SPACES = {"emotion": label_space("meld", "emotion")}
+HEADS = {
+    "PersonX is so happy today": ("to celebrate", "smiles", "joyful", "they smile back", "happy for them"),
+    "PersonX cries": ("to be comforted", "gets tissues", "sad", "they worry", "concerned"),
+    "PersonX asks where the station is": ("to find the way", "gets directions", "curious", "they help",
+                                          "helpful"),
+    "PersonX loses PersonX's dog": ("to find the dog", "searches", "upset", "they search too", "sorry"),
+    "PersonX says fine": ("to agree", "moves on", "calm", "they nod", "relieved"),
+}
+TUPLES = [(head, rel, tail) for head, tails in HEADS.items() for rel, tail in zip(COSMIC_RELATIONS, tails)]
+WORDS = ("i am so happy today my dog makes me what a joy sad the will cry and could ok then see you at five where "
+         "is station fine to celebrate smiles joyful they smile back for them PersonX xIntent xEffect xReact oEffect "
+         "oReact").split()
+
+
+def retriever(encoder) -> AtomicRetriever:
+    return AtomicRetriever(AtomicTable.from_tuples(TUPLES), encoder=encoder)
+
+
+def event_pipeline(encoder, comet=None, **graph) -> InputPipeline:
+    knowledge = {"atomic": retriever(encoder)}
+    settings = {"atomic": "custom"}
+    if comet is not None:
+        knowledge["comet"], settings["comet"] = comet, "custom"
+        comet.checksum = comet.id
+    return InputPipeline(get_builder("event", **graph), encoder, knowledge, settings, "tiny")
+
+
+def event_prepared(encoder, sizes=(40, 10, 10), comet=None, **graph) -> PreparedData:
+    pipe = event_pipeline(encoder, comet, **graph)
+    graphs, convs = {}, {}
+    for split, n, seed in zip(("train", "dev", "test"), sizes, (0, 1, 2)):
+        convs[split] = tiny_conversations(n, seed)
+        graphs[split] = pipe.graphs(convs[split], SPACES)
+    return PreparedData(pipe, SPACES, {"emotion": "weighted_f1"}, graphs, convs)
+
+
+def tiny_comet_bart(folder: Path) -> Path:
+    """A random 1-layer BART with a word-level tokenizer, saved as a COMET checkpoint folder."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(["<pad>", "<s>", "</s>", "<unk>", "[GEN]", *dict.fromkeys(WORDS)])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+                            unk_token="<unk>").save_pretrained(folder)
+    torch.manual_seed(0)
+    cfg = BartConfig(vocab_size=len(vocab), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                     decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
+                     pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=2,
+                     forced_bos_token_id=None, forced_eos_token_id=None)
+    BartForConditionalGeneration(cfg).save_pretrained(folder)
+    return folder
