@@ -3,8 +3,9 @@
 The annotator owns no preprocessing of its own: it loads a model folder, rebuilds the model's
 :class:`~kgemo.pipeline.InputPipeline` from the spec saved beside the weights (sentence encoder, graph builder,
 knowledge), and runs :func:`~kgemo.models.predict.predict_batches` with ``explain=True``. What it adds is reading
-the evidence out of the model's attention (vectorised over a batch), ATOMIC events retrieved with the utterance
-embeddings the pipeline already computed, and warnings for inputs it had to cut.
+the evidence out of the model's attention (vectorised over a batch), ATOMIC events — weighted by the model
+itself for models over the event graph (COSMIC, TODKAT), else retrieved with the utterance embeddings the pipeline
+already computed — and warnings for inputs it had to cut.
 """
 from __future__ import annotations
 
@@ -81,7 +82,9 @@ class Annotator:
     For each utterance the result (:class:`~kgemo.annotate.UtteranceAnnotation`) holds the label and class
     probabilities of every task of the model (emotion; sentiment and act for joint models), the ``top_k``
     ConceptNet concepts with their attention weight :math:`w_c = \sum_t \beta_t \alpha_{c,t}` and VAD (models
-    with ConceptNet knowledge), and ATOMIC if-then events with their retrieval score.
+    with ConceptNet knowledge), and ATOMIC if-then events with their retrieval score — or, for models that weigh
+    the event graph's events themselves (COSMIC, TODKAT), the weight the model gave each (``score``: its share
+    among the utterance's tails of that relation).
 
     Args:
         model: a loaded :class:`~kgemo.models.KGModel`.
@@ -286,8 +289,11 @@ class Annotator:
         offsets = np.cumsum([0] + [len(c) for c in convs])
         for c, g, a, b in zip(convs, graphs, offsets[:-1], offsets[1:]):
             self._warn_cut(c, enc_cut[a:b], self._knowledge_cut(c, g))
+        # Models over the event graph (COSMIC, TODKAT) explain with their own weights per ATOMIC event; others get
+        # the events retrieved for the utterance.
+        model_events = self._explains_events()
         with _threads(self.compute_threads):
-            events = self._events(convs, np.concatenate(feats))
+            events = [] if model_events else self._events(convs, np.concatenate(feats))
 
         explain = bool(getattr(self.model, "knowledge", ()))
         labels: list[dict[str, str]] = []
@@ -304,6 +310,8 @@ class Annotator:
                 labels += labels_b
                 probs += probs_b
                 concepts += self._concepts(batch, ev, top_k)
+                if model_events:
+                    events += self._graph_events(batch, ev, convs[g_start:g_start + n_graphs])
                 self._keep_weights(graphs[g_start:g_start + n_graphs], ev)
                 g_start += n_graphs
 
@@ -431,6 +439,50 @@ class Annotator:
         gens = self.events.generate(texts, rels, k=k)
         return [[EventEvidence(t, r, tail, round(1.0 / (rank + 1), _DIGITS), "comet", "comet")
                  for r in rels for rank, tail in enumerate(row.get(r, []))] for t, row in zip(texts, gens)]
+
+    def _explains_events(self) -> bool:
+        """Whether the model weighs the event graph's ATOMIC events itself (COSMIC, TODKAT)."""
+        return self.pipeline.builder.name == "event" and "atomic" in getattr(self.model, "knowledge", ())
+
+    def _graph_events(self, batch, ev: Mapping[str, torch.Tensor], convs: list[Conversation]
+                      ) -> list[list[EventEvidence]]:
+        """The top ``top_events`` events per utterance and relation by the weight the model gave them
+        (``event_weight/<relation>``, ``generated_weight/<relation>``: per tail → utterance edge), with the ATOMIC
+        head they were retrieved through (a COMET tail's head is the utterance itself)."""
+        n = batch["utterance"].num_nodes
+        out: list[list[EventEvidence]] = [[] for _ in range(n)]
+        if self.top_events == 0 or not self.event_relations:
+            return out
+        table = self.pipeline.knowledge["atomic"].table
+        comet = self.pipeline.knowledge.get("comet")
+        settings = self.pipeline.builder.settings
+        texts = [u.text for c in convs for u in c.utterances]
+        for rel in self.event_relations:
+            found: list[tuple[int, float, EventEvidence]] = []
+            weight = ev.get(f"event_weight/{rel}")
+            if weight is not None and weight.numel():
+                e = batch["event", rel, "utterance"]
+                src, dst = e.edge_index.numpy()
+                tid, head = batch["event"].tid.numpy()[src], e.head.numpy()
+                for j, w in enumerate(weight.numpy().astype(np.float64)):
+                    found.append((int(dst[j]), w, EventEvidence(table.heads[head[j]] if head[j] >= 0 else "", rel,
+                                                                table.tails[tid[j]], round(float(w), _DIGITS))))
+            weight = ev.get(f"generated_weight/{rel}")
+            if weight is not None and weight.numel() and comet is not None:
+                g = batch["generated", rel, "utterance"]
+                dst, rank = g.edge_index[1].numpy(), g.rank.numpy()
+                # The generation cache answers: the same call the builder made, so the same tails in rank order.
+                gens = comet.generate(texts, [rel], k=settings.tails_per_relation, num_beams=settings.num_beams)
+                source = "comet" if comet.source == "comet" else "atomic"
+                provider = "comet" if comet.source == "comet" else "retrieval"
+                for j, w in enumerate(weight.numpy().astype(np.float64)):
+                    i = int(dst[j])
+                    found.append((i, w, EventEvidence(texts[i], rel, gens[i][rel][rank[j]], round(float(w), _DIGITS),
+                                                      source, provider)))
+            for i, w, evidence in sorted(found, key=lambda f: (f[0], -f[1])):
+                if sum(x.relation == rel for x in out[i]) < self.top_events:
+                    out[i].append(evidence)
+        return out
 
     def __repr__(self) -> str:
         return (f"Annotator(model={self.name!r}, tasks={list(self.tasks)}, top_k={self.top_k}, "
