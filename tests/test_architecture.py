@@ -15,9 +15,10 @@ FORBIDDEN = {
     ("graphs", "training"), ("knowledge", "graphs"), ("knowledge", "pipeline"), ("encoders", "graphs"),
     ("encoders", "knowledge"), ("encoders", "models"), ("data", "graphs"), ("data", "models"),
     ("data", "encoders"), ("data", "knowledge"), ("data", "training"), ("nn", "data"), ("nn", "graphs"),
-    ("models", "training"), ("models", "pipeline"), ("metrics", "models"),
-} | {(part, "cli") for part in ("data", "encoders", "knowledge", "graphs", "nn", "models", "training", "metrics",
-                                "annotate", "pipeline")}
+    ("models", "training"), ("models", "pipeline"), ("metrics", "models"), ("graphs", "adapt"),
+} | {("adapt", part) for part in ("data", "graphs", "knowledge", "encoders", "pipeline", "models", "training")} \
+  | {(part, "cli") for part in ("data", "encoders", "knowledge", "graphs", "nn", "models", "training", "metrics",
+                                "annotate", "pipeline", "adapt")}
 
 
 def _imports(path: Path) -> set[tuple[str, ...]]:
