@@ -25,9 +25,6 @@ __all__ = ["ContextFormat", "EncoderInput", "conversation_inputs", "format_turn"
 #: One model input: a plain text, or ``(target, context)`` encoded as a tokenizer text pair.
 EncoderInput = Union[str, tuple[str, str]]
 
-# Marks a pair in the checksum stream where a plain text has its byte length; no text is 2**63 bytes long, so a
-# pair can never hash like a list of strings.
-
 
 @dataclass(frozen=True)
 class ContextFormat:

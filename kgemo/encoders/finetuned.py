@@ -41,6 +41,9 @@ FORMAT = "kgemo-encoder/1"
 MODES = ("lora", "full")
 #: Where each mode keeps its trained weights, relative to the folder.
 WEIGHTS_FILE = {"lora": "adapter/adapter_model.safetensors", "full": "model/model.safetensors"}
+#: What the heads read (``encoder.head_input`` of the fine-tuning config), as recorded in encoder.json.
+_HEAD_INPUTS = {"pooled": "the mean-pooled vector before normalisation",
+                "normalized": "the extracted feature (mean-pooled, L2-normalised) times sqrt(dim)"}
 
 
 def is_encoder_folder(model: Any) -> bool:
@@ -260,7 +263,7 @@ def save_encoder_folder(path: str | os.PathLike, *, transformer: Any, tokenizer:
         full = {"format": FORMAT, **meta, "mode": mode,
                 "weights": {"file": WEIGHTS_FILE[mode], "sha256": sha256_file(tmp / WEIGHTS_FILE[mode])},
                 "heads": {"file": "heads.safetensors", "sha256": sha256_file(tmp / "heads.safetensors"),
-                          "input": "the mean-pooled vector before normalisation", "dropout": heads.dropout.p}}
+                          "input": _HEAD_INPUTS[meta.get("head_input", "pooled")], "dropout": heads.dropout.p}}
         write_json(tmp / "encoder.json", full)
         if metrics is not None:
             write_json(tmp / "metrics.json", metrics)

@@ -57,6 +57,7 @@ __all__ = ["FinetuneConfig", "FinetuneDataConfig", "EncoderConfig", "LoraSetting
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "dev", "test")
+HEAD_INPUTS = ("pooled", "normalized")
 
 
 # -- configuration ----------------------------------------------------------------------------------------------
@@ -78,6 +79,9 @@ class EncoderConfig:
     max_length: int = 128               # tokens per input; the context is cut first (oldest words), never the target
     normalize: bool = True              # extracted features L2-normalised, like the packaged sentence-transformer
     head_dropout: float = 0.1           # dropout before each linear head
+    head_input: str = "pooled"          # what the heads read: "pooled" (the mean-pooled vector) or "normalized"
+                                        # (the extracted feature, L2-normalised, times sqrt(dim): unit scale per
+                                        # dimension whatever the base, so head_lr carries over between bases)
 
 
 @dataclass
@@ -190,6 +194,8 @@ def _check(c: FinetuneConfig, source: str) -> None:
         raise KgemoError(f"{source}: encoder.mode={c.encoder.mode!r}; expected lora or full")
     if not isinstance(c.encoder.past_turns, int) or c.encoder.past_turns < 0:
         raise KgemoError(f"{source}: encoder.past_turns must be an integer >= 0, got {c.encoder.past_turns!r}")
+    if c.encoder.head_input not in HEAD_INPUTS:
+        raise KgemoError(f"{source}: encoder.head_input={c.encoder.head_input!r}; expected one of {HEAD_INPUTS}")
     if c.encoder.max_length < 8:
         raise KgemoError(f"{source}: encoder.max_length={c.encoder.max_length} is too short")
     t = c.train
@@ -329,8 +335,9 @@ class FinetuneModule(L.LightningModule):
     def __init__(self, net: PooledTransformer, heads: TaskHeads, label_spaces: Mapping[str, LabelSpace],
                  metrics: Mapping[str, str], train: FinetuneTrainConfig,
                  class_weights: Mapping[str, torch.Tensor], total_steps: int, tokenizer: InputTokenizer,
-                 context: ContextFormat, normalize: bool = True):
+                 context: ContextFormat, normalize: bool = True, head_input: str = "pooled"):
         super().__init__()
+        self.head_input = head_input
         self.net, self.heads = net, heads
         self.label_spaces, self.metrics, self.train_cfg = dict(label_spaces), dict(metrics), train
         self.tasks = list(self.label_spaces)
@@ -348,7 +355,10 @@ class FinetuneModule(L.LightningModule):
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         inputs = {k: v for k, v in batch.items() if k != "labels"}
-        return self.heads(self.net(inputs))                                  # task → (B, C)
+        pooled = self.net(inputs)                                            # (B, H)
+        if self.head_input == "normalized":
+            pooled = F.normalize(pooled, dim=-1) * math.sqrt(pooled.shape[-1])
+        return self.heads(pooled)                                            # task → (B, C)
 
     def loss(self, logits: Mapping[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
         total = logits[self.tasks[0]].sum() * 0.0  # a zero with a graph, for batches without any label
@@ -633,7 +643,7 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
     total_steps = steps_per_epoch * tc.epochs if tc.max_steps is None else min(tc.max_steps,
                                                                                steps_per_epoch * tc.epochs)
     module = FinetuneModule(net, heads, label_spaces, metrics, tc, weights, total_steps, tokenizer,
-                            config.context, config.encoder.normalize)
+                            config.context, config.encoder.normalize, config.encoder.head_input)
     module.sampler = sampler
     module.train()  # from_pretrained returns eval mode; dropout must be on while training
 
@@ -711,6 +721,7 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
             "input": {"context": config.context.to_dict(), "max_length": config.encoder.max_length,
                       "segments": "first: the utterance; second: the past turns, oldest first, cut from its start"},
             "pooling": {"mode": "mean", "normalize": config.encoder.normalize},
+            "head_input": config.encoder.head_input,
             "dim": net.dim,
             "tasks": {t: {"label_space": s.name, "labels": list(s.labels), "metric": metrics[t]}
                       for t, s in label_spaces.items()},

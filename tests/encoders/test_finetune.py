@@ -218,13 +218,14 @@ def test_adapter_on_another_base_is_refused(trained, tmp_path, make_tiny_bert):
 def test_full_mode_saves_whole_weights(tmp_path, tiny_bert_dir):
     from kgemo.training.finetune import finetune
 
-    config = tiny_config(tmp_path, tiny_bert_dir, name="full", encoder={"mode": "full"},
+    config = tiny_config(tmp_path, tiny_bert_dir, name="full", encoder={"mode": "full", "head_input": "normalized"},
                          train={"epochs": 1, "lr": 1e-3})
     run = finetune(config, {"train": DATA["train"], "dev": DATA["dev"]})
     assert (run.encoder_dir / "model" / "model.safetensors").is_file()
     assert not (run.encoder_dir / "adapter").exists() and run.metrics["test"] is None
     enc = SentenceEncoder(run.encoder_dir)
-    assert enc.meta["lora"] is None and enc.meta["mode"] == "full"
+    assert enc.meta["lora"] is None and enc.meta["mode"] == "full" and enc.meta["head_input"] == "normalized"
+    assert "times sqrt(dim)" in enc.meta["heads"]["input"]
     for a, b in zip(enc.encode_conversations(DATA["dev"]), run.module.encode_conversations(DATA["dev"])):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
