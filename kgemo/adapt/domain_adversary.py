@@ -25,8 +25,8 @@ class DomainAdversary(nn.Module):
 
     .. math::
         \mathcal{L}_{adv} = \sum_{d \in \{0, 1\}} \frac{1}{2} \sum_{i: d_i = d} \frac{w_i}{\sum_{j: d_j = d} w_j}
-            \,\mathrm{BCE}(\hat d_i, d_i), \qquad w_i = \begin{cases} 1 - \\ 1 + e^{-H(\mathbf{p}_i)}
-            & \text{cdan\_e} \end{cases}
+            \,\mathrm{BCE}(\hat d_i, d_i), \qquad w_i = \begin{cases} 1 & \text{none, cdan} \\
+            1 + e^{-H(\mathbf{p}_i)} & \text{cdan\_e} \end{cases}
 
     :math:`R_\lambda` reverses the gradient (:func:`~kgemo.adapt.grad_reverse`), so minimising
     :math:`\mathcal{L}_{adv}` trains the MLP to tell the domains apart and the layers below to make them alike. The

@@ -39,6 +39,12 @@ __all__ = ["DataConfig", "TrainConfig", "ExperimentConfig", "load_config", "appl
 @dataclass
 class DataConfig(Settings):
     datasets: list[str] = field(default_factory=lambda: ["meld"])  # trained on together (same label space)
+    # Unsupervised domain adaptation (kgemo.adapt): the target domain's datasets. Their train split joins training
+    # with every label removed before any graph is built (unless target_train is false), their dev split is the
+    # one early stopping watches (the only target labels used) and their test split is scored; the source
+    # datasets above give the labelled train split only.
+    target_datasets: list[str] = field(default_factory=list)
+    target_train: bool = True           # train on the target datasets' unlabelled train split too
     tasks: list[str] = field(default_factory=lambda: ["emotion"])  # first task = the one early stopping watches
     label_space: str | None = None      # e.g. "ekman7": map every dataset's emotion labels to one shared space
     metrics: dict[str, str] = field(default_factory=dict)  # task → metric name; default: the dataset's own
@@ -82,10 +88,13 @@ class ExperimentConfig:
     knowledge: dict[str, Settings] = field(default_factory=dict)  # typed settings per knowledge source
     train: TrainConfig = field(default_factory=TrainConfig)
     output_dir: str = "runs/{name}/seed{seed}"                # formatted with name and seed
+    tags: dict[str, Any] = field(default_factory=dict)          # free-form facts copied into metrics.json, e.g.
+                                                                # {adaptation: dann}; not options of anything
 
     def __post_init__(self):
         # Sections may be given as plain mappings from Python (``model={"name": "ket", "hidden": 64}``).
         source = "ExperimentConfig"
+        self.tags = dict(self.tags or {})
         if isinstance(self.model, Mapping):
             self.model = _model_config(self.model, source)
         if isinstance(self.data, Mapping):
@@ -118,7 +127,7 @@ class ExperimentConfig:
         model = {k: v for k, v in self.model.to_dict().items() if k not in self.model.INPUT_WIDTHS}
         return {"name": self.name, "seed": self.seed, "data": self.data.to_dict(), "model": model,
                 "graph": self.graph.to_dict(), "knowledge": {k: s.to_dict() for k, s in self.knowledge.items()},
-                "train": self.train.to_dict(), "output_dir": self.output_dir}
+                "train": self.train.to_dict(), "output_dir": self.output_dir, "tags": dict(self.tags)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "config") -> "ExperimentConfig":
@@ -135,6 +144,7 @@ class ExperimentConfig:
         d["train"] = TrainConfig.from_dict(d.get("train"), source, "train")
         config = cls(**d)
         _check_data(config.data, source)
+        _check_tags(config.tags, source)
         _check_train(config.train, source)
         builder = builder_class(model_cls.graph_builder)
         missing = [k for k in builder.knowledge if k not in config.knowledge]
@@ -159,13 +169,30 @@ def _check_data(data: DataConfig, source: str) -> None:
 
     if not data.datasets or not data.tasks:
         raise KgemoError(f"{source}: data.datasets and data.tasks must each name at least one")
-    for name in data.datasets:
-        if name not in DATASETS:
-            raise KgemoError(f"{source}: unknown dataset {name!r} in data.datasets; known: {sorted(DATASETS)}")
-        missing = [t for t in data.tasks if t not in DATASETS[name].tasks]
-        if missing:
-            raise KgemoError(f"{source}: dataset {name!r} has no {missing} labels (its tasks: "
-                             f"{list(DATASETS[name].tasks)}); fix data.tasks")
+    for key in ("datasets", "target_datasets"):
+        for name in getattr(data, key):
+            if name not in DATASETS:
+                raise KgemoError(f"{source}: unknown dataset {name!r} in data.{key}; known: {sorted(DATASETS)}")
+            missing = [t for t in data.tasks if t not in DATASETS[name].tasks]
+            if missing:
+                raise KgemoError(f"{source}: dataset {name!r} has no {missing} labels (its tasks: "
+                                 f"{list(DATASETS[name].tasks)}); fix data.tasks")
+    both = sorted(set(data.datasets) & set(data.target_datasets))
+    if both:
+        raise KgemoError(f"{source}: {both} in both data.datasets (source) and data.target_datasets")
+
+
+#: metrics.json keys that tags may not overwrite.
+RESERVED_TAGS = ("complete", "config", "model", "seed", "datasets", "target_datasets", "encoder", "encoder_id",
+                 "knowledge", "metrics", "dev", "test")
+
+
+def _check_tags(tags: Any, source: str) -> None:
+    if not isinstance(tags, Mapping):
+        raise KgemoError(f"{source}: tags must be a mapping, got {type(tags).__name__}")
+    clash = sorted(set(tags) & set(RESERVED_TAGS))
+    if clash:
+        raise KgemoError(f"{source}: tags {clash} would overwrite metrics.json fields; rename them")
 
 
 def _check_train(train: TrainConfig, source: str) -> None:

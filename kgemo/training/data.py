@@ -5,6 +5,7 @@ the train split only.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +14,13 @@ from typing import Sequence
 import torch
 from torch_geometric.data import HeteroData
 
+from ..data.conversation import Conversation
 from ..data.labels import LABEL_SPACES, LabelSpace, label_space
 from ..errors import KgemoError
 from ..pipeline import InputPipeline
 from .config import DataConfig, ExperimentConfig
 
-__all__ = ["PreparedData", "prepare_data", "task_setup", "build_pipeline"]
+__all__ = ["PreparedData", "prepare_data", "task_setup", "build_pipeline", "split_parts", "without_labels"]
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "dev", "test")
@@ -39,17 +41,19 @@ def task_setup(data: DataConfig | ExperimentConfig) -> tuple[dict[str, LabelSpac
                 raise KgemoError(f"no label space {name!r}; known: {sorted(LABEL_SPACES)}")
             spaces[task] = LABEL_SPACES[name]
         else:
-            found = {label_space(d, task).name for d in data.datasets}
+            every = [*data.datasets, *data.target_datasets]
+            found = {label_space(d, task).name for d in every}
             if len(found) > 1:
-                raise KgemoError(f"datasets {data.datasets} have different {task} label spaces {found}; "
+                raise KgemoError(f"datasets {every} have different {task} label spaces {found}; "
                                  "set data.label_space (e.g. ekman7) to train on them together")
-            spaces[task] = label_space(data.datasets[0], task)
+            spaces[task] = label_space(every[0], task)
+        scored = data.target_datasets or data.datasets  # the datasets whose dev and test splits are scored
         if task in data.metrics:
             metrics[task] = data.metrics[task]
-        elif data.label_space or len(data.datasets) > 1:
+        elif data.label_space or len(scored) > 1:
             metrics[task] = "weighted_f1"
         else:
-            metrics[task] = DATASETS[data.datasets[0]].metrics[task]
+            metrics[task] = DATASETS[scored[0]].metrics[task]
     return spaces, metrics
 
 
@@ -66,7 +70,27 @@ class PreparedData:
         return torch.cat(ys) if ys else torch.zeros(0, dtype=torch.long)
 
 
-def _split_data(data: DataConfig, pipeline: InputPipeline, dataset: str, split: str):
+def without_labels(conversations: Sequence[Conversation]) -> list[Conversation]:
+    """Copies of ``conversations`` with every label of every utterance removed (texts, speakers and ids kept)."""
+    return [dataclasses.replace(c, utterances=[dataclasses.replace(u, labels={}) for u in c.utterances])
+            for c in conversations]
+
+
+def split_parts(data: DataConfig, split: str) -> list[tuple[str, bool]]:
+    """``(dataset, labels_removed)`` for each dataset that makes up ``split``.
+
+    Without target datasets: every dataset of ``data.datasets``, labelled. With them (domain adaptation): the train
+    split is the source datasets' (labelled) and the target datasets' with labels removed (when
+    ``data.target_train``); dev and test are the target datasets' alone, labelled, for model selection and scoring.
+    """
+    if not data.target_datasets:
+        return [(d, False) for d in data.datasets]
+    if split == "train":
+        return [(d, False) for d in data.datasets] + [(d, True) for d in data.target_datasets if data.target_train]
+    return [(d, False) for d in data.target_datasets]
+
+
+def _split_data(data: DataConfig, pipeline: InputPipeline, dataset: str, split: str, labels_removed: bool = False):
     from ..data import dataset_files, load_dataset
     from ..encoders import FeatureCache, file_sha256
 
@@ -75,12 +99,16 @@ def _split_data(data: DataConfig, pipeline: InputPipeline, dataset: str, split: 
     n = data.max_conversations
     if n is not None:
         convs = convs[:n]
+    if labels_removed:  # before anything is built from them: no target label exists past this line
+        convs = without_labels(convs)
     sources = {Path(p).name: file_sha256(p) for p in dataset_files(dataset, split, root=root)}
     key = f"{dataset}/{split}" if n is None else f"{dataset}/{split}/first{n}"
     feats = FeatureCache().conversation_features(pipeline.encoder, convs, key=key, sources=sources,
                                                  desc=f"encoding {key}")
-    return convs, feats, {"dataset": dataset, "split": split, "sources": sources, "max_conversations": n,
-                          "strict": data.strict}
+    key = {"dataset": dataset, "split": split, "sources": sources, "max_conversations": n, "strict": data.strict}
+    if labels_removed:
+        key["labels_removed"] = True  # a graph cache entry of its own, never the labelled graphs
+    return convs, feats, key
 
 
 def build_pipeline(config: ExperimentConfig) -> InputPipeline:
@@ -108,8 +136,8 @@ def prepare_data(config: ExperimentConfig | DataConfig, splits: Sequence[str] = 
     conversations: dict[str, list] = {}
     for split in splits:
         graphs[split], conversations[split] = [], []
-        for dataset in data.datasets:
-            convs, feats, key = _split_data(data, pipeline, dataset, split)
+        for dataset, labels_removed in split_parts(data, split):
+            convs, feats, key = _split_data(data, pipeline, dataset, split, labels_removed)
             graphs[split] += pipeline.graphs(convs, spaces, feats, cache_key=key, desc=f"graphs {dataset}/{split}")
             conversations[split] += convs
         log.info("%s: %d conversations, %d utterances", split, len(graphs[split]),

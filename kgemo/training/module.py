@@ -51,20 +51,38 @@ class TaskModule(L.LightningModule):
         return self.model(batch)
 
     # -- loss -----------------------------------------------------------------------------------------------
-    def loss(self, logits: Mapping[str, torch.Tensor], batch) -> torch.Tensor:
+    def loss(self, logits: Mapping[str, torch.Tensor], batch,
+             auxiliary: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Summed (weighted) cross-entropy over the labelled utterances, plus the model's ``auxiliary`` loss terms
+        (e.g. a domain-adversarial loss; see :meth:`training_step`)."""
         total = 0.0
         for task, out in logits.items():
             y = batch["utterance"][f"y_{task}"]
             if (y >= 0).any():
                 ce = F.cross_entropy(out.float(), y, weight=getattr(self, f"cw_{task}"), ignore_index=-1)
                 total = total + self.train_cfg.task_weights.get(task, 1.0) * ce
+        for term in (auxiliary or {}).values():
+            total = total + term
         return total if torch.is_tensor(total) else logits[next(iter(logits))].sum() * 0.0
 
     def training_step(self, batch, batch_idx):
-        loss = self.loss(self(batch), batch)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=batch["utterance"].num_nodes)
+        # A model may define ``forward_train(batch) -> (logits, {name: loss term})`` when training adds terms of its
+        # own (kgemo.adapt's domain losses); otherwise training calls forward like evaluation does.
+        forward_train = getattr(self.model, "forward_train", None)
+        logits, auxiliary = forward_train(batch) if forward_train is not None else (self(batch), {})
+        loss = self.loss(logits, batch, auxiliary)
+        n = batch["utterance"].num_nodes
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        for name, term in auxiliary.items():
+            self.log(f"train_{name}", term, on_step=False, on_epoch=True, batch_size=n)
         return loss
+
+    def on_train_batch_start(self, batch, batch_idx):
+        # Models that follow the course of training (a gradient-reversal ramp, centre momentum) define
+        # ``on_train_step(step, total_steps)``; total_steps is what the learning-rate schedule assumes.
+        hook = getattr(self.model, "on_train_step", None)
+        if hook is not None:
+            hook(int(self.global_step), max(1, self.train_cfg.epochs * self.steps_per_epoch))
 
     # -- evaluation -----------------------------------------------------------------------------------------
     def _collect(self, stage: str, batch) -> None:

@@ -27,7 +27,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from ..devices import cuda_available, mixed_precision
 from ..errors import KgemoError
-from ..graphs.batching import GraphLoader
+from ..graphs.batching import GraphLoader, batches
 from ..metrics import class_weights, classification_report, confusion_matrix_png, score
 from ..models import load_model, save_model
 from ..models.predict import predict
@@ -141,9 +141,17 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
     dev_loader = GraphLoader(data.graphs["dev"], tc.batch_size * 4, transform=transform,
                              num_workers=tc.num_workers)
     module = TaskModule(model, data.label_spaces, data.metrics, tc, weights, steps_per_epoch=len(train_loader))
+    prepare = getattr(model, "prepare_training", None)
+    if prepare is not None:
+        # A model that needs statistics of its training data before the first step (kgemo.adapt's class centres)
+        # gets one pass over the train batches, in order; a resumed run then restores them from the checkpoint.
+        prepare(batches(data.graphs["train"], tc.batch_size * 4, transform))
 
-    spec = data.pipeline.spec({"datasets": config.data.datasets, "tasks": config.data.tasks,
-                               "label_space": config.data.label_space, "metrics": data.metrics}).to_dict()
+    spec_data = {"datasets": config.data.datasets, "tasks": config.data.tasks,
+                 "label_space": config.data.label_space, "metrics": data.metrics}
+    if config.data.target_datasets:
+        spec_data["target_datasets"] = config.data.target_datasets
+    spec = data.pipeline.spec(spec_data).to_dict()
     export = BestModelExport(run_dir / "model", spec, {"config": config.name, "seed": config.seed})
     progress = sys.stderr.isatty() if tc.progress is None else tc.progress
     gpu = cuda_available() and tc.accelerator in ("auto", "gpu", "cuda")
@@ -186,13 +194,15 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
         raise KgemoError(f"{run_dir}: no dev evaluation happened, so there is no best model")
     best, _ = load_model(run_dir / "model")
     results = {"complete": True, "config": config.name, "model": config.model.name, "seed": config.seed,
-               "datasets": config.data.datasets, "encoder": config.data.encoder,
+               "datasets": config.data.datasets, "target_datasets": config.data.target_datasets,
+               "encoder": config.data.encoder,
                "encoder_id": data.pipeline.encoder.id, "knowledge": {k: v.to_dict() for k, v in config.knowledge.items()},
                "metrics": data.metrics, "best_epoch": export.best_epoch, "epochs_run": epochs_run,
                "train_time_s": round(train_time, 2),
                "train_utterances": int(sum(g["utterance"].num_nodes for g in data.graphs["train"])),
                "parameters": int(sum(p.numel() for p in best.parameters()))}
     results["train_utterances_per_s"] = round(results["train_utterances"] * max(1, epochs_run) / train_time, 1)
+    results.update(config.tags)
     for split in ("dev", "test"):
         if data.graphs.get(split):
             results[split] = score_graphs(best, data.graphs[split], transform, data.label_spaces, data.metrics,
@@ -209,7 +219,8 @@ def evaluate(model_dir: str | Path, split: str = "test", datasets: Sequence[str]
     Args:
         model_dir: a model folder (``runs/<name>/seed0/model``).
         split: ``train`` / ``dev`` / ``test``.
-        datasets: score on these datasets (default: the ones it was trained on, together).
+        datasets: score on these datasets (default: the ones it was trained on, together; for a model adapted to
+            target datasets, the target datasets).
         root: dataset root (default ``KGEMO_DATA`` or ``../shared/data``).
         max_conversations: the first N conversations per dataset (smoke runs).
         metrics: more metric names to report for every task (``scores_by_metric``), besides the trained one.
@@ -222,7 +233,8 @@ def evaluate(model_dir: str | Path, split: str = "test", datasets: Sequence[str]
     pipeline = InputPipeline.from_spec(spec)
     pipeline.check_model(model)
     info = spec.data
-    data = DataConfig(datasets=list(datasets or info["datasets"]), tasks=list(info["tasks"]),
+    data = DataConfig(datasets=list(datasets or info.get("target_datasets") or info["datasets"]),
+                      tasks=list(info["tasks"]),
                       label_space=info.get("label_space"), metrics=dict(info.get("metrics") or {}),
                       encoder=spec.encoder, root=root, max_conversations=max_conversations)
     prepared = prepare_data(data, splits=(split,), pipeline=pipeline)
