@@ -25,12 +25,38 @@ SAMPLE = Conversation("sample", [
 ], reply_to=[(0, 0), (1, 1), (2, 2), (0, 2)])
 
 COLORS = {"utterance": "#4c72b0", "speaker": "#dd8452", "token": "#55a868", "concept": "#c44e52",
-          "act": "#8172b3", "sentiment": "#937860", "event": "#da8bc3", "topic": "#8c8c8c"}
+          "act": "#8172b3", "sentiment": "#937860", "event": "#da8bc3", "topic": "#8c8c8c", "centre": "#ccb974"}
+
+
+def attach_example_centres(g, space) -> list[str]:
+    """Add to ``g`` what the cluster-graph model attaches per batch (kgemo.adapt.centre_graph): each utterance's
+    nearest centre of its own domain and of the other one. Features and centres are random here (the picture shows
+    the schema); only the centres that get an edge are drawn. Returns the centre names."""
+    import torch
+
+    from kgemo.adapt import ClassCentres, centre_graph
+
+    gen = torch.Generator().manual_seed(0)
+    centres = ClassCentres(dim=4, num_classes=len(space))
+    centres.centres.copy_(torch.randn(centres.centres.shape, generator=gen))
+    h = torch.randn(g["utterance"].num_nodes, 4, generator=gen)
+    cg = centre_graph(h, g["utterance"].domain, centres, own=1, cross=1)
+    relations = [("centre", r, "utterance") for r in ("own_domain", "cross_domain")]
+    used = torch.unique(torch.cat([cg[r].edge_index[0] for r in relations]))
+    new_id = {int(c): i for i, c in enumerate(used)}
+    g["centre"].num_nodes = len(used)
+    g["centre"].domain = cg["centre"].domain[used]
+    for r in relations:
+        ei = cg[r].edge_index.clone()
+        ei[0] = torch.tensor([new_id[int(c)] for c in ei[0]])
+        g[r].edge_index = ei
+    dom, cls = cg["centre"].domain[used].tolist(), cg["centre"].cls[used].tolist()
+    return [f"{'source' if d == 0 else 'target'} {space.labels[c]}" for d, c in zip(dom, cls)]
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("builder", help="conversation, concept, co_interactive, event")
+    p.add_argument("builder", help="conversation, concept, co_interactive, event, cross_domain")
     p.add_argument("-o", "--out", required=True)
     p.add_argument("--k", type=int, default=2, help="concepts per token (concept graph)")
     args = p.parse_args(argv)
@@ -56,9 +82,13 @@ def main(argv=None) -> int:
         feats = encoder.encode(SAMPLE.texts)
         params.update(tails_per_relation=1, relations=["xIntent", "xReact", "oReact"])
         knowledge = {"atomic": AtomicRetriever.load("default", encoder=encoder)}
+    if args.builder == "cross_domain":
+        params["source"], spaces = ["dailydialog"], {"emotion": label_space("ekman7", "emotion")}
     g = get_builder(args.builder, **params)(SAMPLE, feats, spaces, knowledge)
     names = {"utterance": [f"u{i}: {u.text[:22]}" for i, u in enumerate(SAMPLE)],
              "speaker": sorted(set(SAMPLE.speakers), key=SAMPLE.speakers.index)}
+    if args.builder == "cross_domain":
+        names["centre"] = attach_example_centres(g, spaces["emotion"])
     if "token" in g.node_types:
         kb = knowledge["conceptnet"]
         names["token"] = [kb.concepts[i] for i in g["token"].kid.tolist()]

@@ -10,6 +10,7 @@ from .co_interactive_graph import CoInteractiveGraphBuilder, CoInteractiveGraphS
 from .concept_features import ComposeFeatures, ConceptFeatures, NodeFeatures
 from .concept_graph import ConceptGraphBuilder, ConceptGraphSettings
 from .conversation_graph import ConversationGraphBuilder, ConversationGraphSettings, context_edges
+from .cross_domain_graph import CrossDomainGraphBuilder, CrossDomainGraphSettings
 from .event_graph import EventGraphBuilder, EventGraphSettings
 from .graph_cache import GraphCache, load_graphs, save_graphs
 from .networkx_export import to_networkx
@@ -19,5 +20,5 @@ __all__ = [
     "ConversationGraphBuilder", "ConversationGraphSettings", "ConceptGraphBuilder", "ConceptGraphSettings",
     "ConceptFeatures", "context_edges", "GraphCache", "save_graphs", "load_graphs", "to_networkx", "batches",
     "GraphLoader", "CoInteractiveGraphBuilder", "CoInteractiveGraphSettings", "EventGraphBuilder",
-    "EventGraphSettings", "NodeFeatures", "ComposeFeatures",
+    "EventGraphSettings", "NodeFeatures", "ComposeFeatures", "CrossDomainGraphBuilder", "CrossDomainGraphSettings",
 ]
