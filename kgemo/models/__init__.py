@@ -2,8 +2,10 @@
 from .base import (MODELS, KGModel, ModelConfig, UtteranceStateModel, get_model_class, load_model, register_model,
                    save_model)
 from .ckenet import CKENet, CKENetConfig
+from .cluster_graph import ClusterGraph, ClusterGraphConfig
 from .cogat import CoGAT, CoGATConfig
 from .cosmic import COSMIC, CosmicConfig
+from .dann import DANN, DANNConfig
 from .dcrnet import DCRNet, DCRNetConfig
 from .joint_input import JointConfig, UtteranceInput, joint_tasks
 from .ket import KET, KETConfig
@@ -15,4 +17,5 @@ __all__ = [
     "NoKnowledge", "NoKnowledgeConfig", "KET", "KETConfig", "CKENet", "CKENetConfig", "CoGAT", "CoGATConfig",
     "DCRNet", "DCRNetConfig", "UtteranceStateModel", "JointConfig", "UtteranceInput", "joint_tasks",
     "COSMIC", "CosmicConfig", "TODKAT", "TodkatConfig",
+    "DANN", "DANNConfig", "ClusterGraph", "ClusterGraphConfig",
 ]
