@@ -42,6 +42,10 @@ class CommonsenseGRU(nn.Module):
     every newly computed state (the official cell drops out all carried states after every turn, so a state that
     is not updated is dropped again at each turn; here it is kept as it was). Party states start at zero.
 
+    Conversations are processed longest first, so at turn :math:`t` the cells run on the conversations that still
+    have a turn :math:`t` only (as packed sequences), and listener updates on the rows of existing listeners only;
+    the outputs of padded turns are zero.
+
     One direction: COSMIC's bidirectional model runs a second instance on the reversed turns
     (:class:`~kgemo.models.COSMIC` does).
 
@@ -57,7 +61,7 @@ class CommonsenseGRU(nn.Module):
         - **input:** u :math:`(B, T, H)`; knowledge {relation: :math:`(B, T, K)`} for COSMIC's five relations;
           speaker :math:`(B, T)` party index of each turn; mask :math:`(B, T)` real turns; parties :math:`(B)`
           number of parties per conversation.
-        - **output:** :math:`(B, T, \text{emotion\_size})`; with ``return_states`` also
+        - **output:** :math:`(B, T, \text{emotion\_size})` (zero at padded turns); with ``return_states`` also
           {``"internal"``, ``"external"``, ``"intent"``: :math:`(B, T, P, \text{state\_size})`, every party's state
           after each turn}.
     """
@@ -94,10 +98,18 @@ class CommonsenseGRU(nn.Module):
         missing = [r for r in self.relations if r not in knowledge]
         if missing:
             raise ValueError(f"{type(self).__name__} needs features for {missing}")
-        x_int, x_eff, x_rea = (knowledge[r] for r in ("xIntent", "xEffect", "xReact"))
-        o_eff, o_rea = knowledge["oEffect"], knowledge["oReact"]
-        rows = torch.arange(b, device=u.device)
-        party_exists = torch.arange(p, device=u.device).unsqueeze(0) < parties.unsqueeze(1)     # [B, P]
+        # Longest conversation first, so the real turns at position t are the first n_t rows (as packed sequences):
+        # no work is spent on padding. Outputs are put back in the input order at the end.
+        lengths = mask.sum(1)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(b, device=u.device)
+        u, speaker, parties = u[order], speaker[order], parties[order]
+        x_int, x_eff, x_rea, o_eff, o_rea = (knowledge[r][order] for r in
+                                             ("xIntent", "xEffect", "xReact", "oEffect", "oReact"))
+        active = (lengths[order].unsqueeze(1) > torch.arange(t_max, device=u.device)).sum(0).tolist()   # [T]
+        party_ids = torch.arange(p, device=u.device)
+        party_exists = party_ids.unsqueeze(0) < parties.unsqueeze(1)                                    # [B, P]
 
         d = self.state_size
         q = u.new_zeros(b, p, d)          # internal states
@@ -105,56 +117,53 @@ class CommonsenseGRU(nn.Module):
         i = u.new_zeros(b, p, d)          # intent states
         g = u.new_zeros(b, d)             # context state
         e = u.new_zeros(b, self.emotion_size)
-        keys: list[Tensor] = []           # past context states g_j
+        keys: list[Tensor] = []           # context states after each turn, [B, D] each
         out, trace = [], {"internal": [], "external": [], "intent": []}
         for t in range(t_max):
-            u_t, s, valid = u[:, t], speaker[:, t], mask[:, t]                  # [B, H], [B], [B]
-            q_s, r_s, i_s = q[rows, s], r[rows, s], i[rows, s]                  # [B, D]
+            n = active[t]                                                       # conversations still talking
+            rows = torch.arange(n, device=u.device)
+            u_t, s = u[:n, t], speaker[:n, t]                                   # [n, H], [n]
+            q_s, r_s, i_s = q[rows, s], r[rows, s], i[rows, s]                  # [n, D]
 
             # Context state and attention over the earlier context states of the conversation.
-            g_t = self.context_cell(torch.cat([u_t, q_s, r_s], -1), g)          # [B, D]
+            g_t = self.context_cell(torch.cat([u_t, q_s, r_s], -1), g[:n])      # [n, D]
             if keys:
-                past = torch.stack(keys, 1)                                     # [B, t, D]
-                score = (past @ self.context_attention(u_t).unsqueeze(-1)).squeeze(-1)          # [B, t]
-                seen = mask[:, :t]
-                beta = torch.softmax(score.masked_fill(~seen, -1e4), -1) * seen
-                c_t = (beta.unsqueeze(-1) * past).sum(1)                        # [B, D]
+                past = torch.stack(keys, 1)[:n]                                 # [n, t, D]
+                beta = torch.softmax((past @ self.context_attention(u_t).unsqueeze(-1)).squeeze(-1), -1)  # [n, t]
+                c_t = (beta.unsqueeze(-1) * past).sum(1)                        # [n, D]
             else:
-                c_t = u.new_zeros(b, d)
+                c_t = u.new_zeros(n, d)
 
             # The speaker: external state from xReact, internal from xEffect, intent from xIntent.
-            r_s = self.dropout(self.external_cell(torch.cat([u_t, x_rea[:, t], c_t], -1), r_s))
-            q_s = self.dropout(self.internal_cell(torch.cat([x_eff[:, t], c_t], -1), q_s))
-            i_s = self.dropout(self.intent_cell(torch.cat([x_int[:, t], q_s], -1), i_s))
-            e_t = self.dropout(self.emotion_cell(torch.cat([u_t, q_s, r_s, i_s], -1), e))
+            r_s = self.dropout(self.external_cell(torch.cat([u_t, x_rea[:n, t], c_t], -1), r_s))
+            q_s = self.dropout(self.internal_cell(torch.cat([x_eff[:n, t], c_t], -1), q_s))
+            i_s = self.dropout(self.intent_cell(torch.cat([x_int[:n, t], q_s], -1), i_s))
+            e_t = self.dropout(self.emotion_cell(torch.cat([u_t, q_s, r_s, i_s], -1), e[:n]))
 
-            # The listeners — every other existing party of a real turn — from oReact / oEffect and the speaker's
-            # new states; computed on their rows only (most conversations have far fewer parties than the batch).
+            # The listeners — every other party of the conversation — from oReact / oEffect and the speaker's new
+            # states; computed on their rows only (most conversations have far fewer parties than the batch).
             if self.listener_state:
-                lb, lp = (~(torch.arange(p, device=u.device).unsqueeze(0) == s.unsqueeze(1))
-                          & party_exists & valid.unsqueeze(1)).nonzero(as_tuple=True)                # [L], [L]
+                lb, lp = ((party_ids.unsqueeze(0) != s.unsqueeze(1)) & party_exists[:n]).nonzero(as_tuple=True)
                 if lb.numel():
                     r_l = self.listener_external_cell(torch.cat([u_t[lb], o_rea[lb, t], r_s[lb]], -1), r[lb, lp])
                     q_l = self.listener_internal_cell(torch.cat([o_eff[lb, t], q_s[lb]], -1), q[lb, lp])
                     r = r.index_put((lb, lp), self.dropout(r_l))
                     q = q.index_put((lb, lp), self.dropout(q_l))
-            # The speaker's rows; padded turns keep every state.
-            sb = valid.nonzero(as_tuple=True)[0]
-            r = r.index_put((sb, s[sb]), r_s[sb])
-            q = q.index_put((sb, s[sb]), q_s[sb])
-            i = i.index_put((sb, s[sb]), i_s[sb])
-            keep = valid.unsqueeze(-1)
-            g = torch.where(keep, self.dropout(g_t), g)
-            e = torch.where(keep, e_t, e)
+            # The speaker's rows; conversations that have ended keep every state.
+            r = r.index_put((rows, s), r_s)
+            q = q.index_put((rows, s), q_s)
+            i = i.index_put((rows, s), i_s)
+            g = torch.cat([self.dropout(g_t), g[n:]])
+            e = torch.cat([e_t, e[n:]])
             keys.append(g)
-            out.append(e)
+            out.append(torch.cat([e_t, e_t.new_zeros(b - n, self.emotion_size)]))
             if return_states:
                 trace["internal"].append(q)
                 trace["external"].append(r)
                 trace["intent"].append(i)
-        emotions = torch.stack(out, 1) if out else u.new_zeros(b, 0, self.emotion_size)       # [B, T, E]
+        emotions = (torch.stack(out, 1) if out else u.new_zeros(b, 0, self.emotion_size))[inverse]   # [B, T, E]
         if return_states:
-            return emotions, {k: torch.stack(v, 1) for k, v in trace.items()}
+            return emotions, {k: torch.stack(v, 1)[inverse] for k, v in trace.items()}
         return emotions
 
     def __repr__(self) -> str:

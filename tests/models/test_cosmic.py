@@ -102,6 +102,21 @@ def test_roles_follow_the_turns_and_padding_keeps_states(cell):
     assert torch.equal(q["internal"][0, 1, 2], torch.zeros(4))                     # Cy has not spoken yet
 
 
+def test_a_batch_gives_each_conversation_what_it_gets_alone(cell):
+    u, know, speaker, mask, parties = cell_inputs()
+    together = states_after(cell, u, know, speaker, mask, parties)[0]
+    for k, length in enumerate((4, 2)):
+        alone = states_after(cell, u[k:k + 1, :length], {r: v[k:k + 1, :length] for r, v in know.items()},
+                             speaker[k:k + 1, :length], mask[k:k + 1, :length], parties[k:k + 1])[0]
+        assert torch.allclose(together[k, :length], alone[0], atol=1e-6)
+    assert torch.equal(together[1, 2:], torch.zeros(2, 3))            # padded turns give zeros
+    # Shorter conversation first: the same outputs, in the input order.
+    swap = [1, 0]
+    swapped = states_after(cell, u[swap], {r: v[swap] for r, v in know.items()}, speaker[swap], mask[swap],
+                           parties[swap])[0]
+    assert torch.allclose(swapped, together[swap], atol=1e-6)
+
+
 def test_reverse_turns_reverses_real_turns_only():
     mask = torch.tensor([[True, True, True], [True, True, False]])
     x = torch.tensor([[1, 2, 3], [4, 5, 0]])
