@@ -1,4 +1,5 @@
-"""Sentence embeddings with sentence-transformers: one vector per utterance."""
+"""Sentence embeddings: one vector per utterance (the packaged MiniLM in plain torch, any other model through
+sentence-transformers)."""
 from __future__ import annotations
 
 import os
@@ -65,15 +66,23 @@ class SentenceEncoder(LazyModel):
     # -- the model -------------------------------------------------------------------------------------------
     @property
     def model(self):
-        """The underlying ``SentenceTransformer`` (loaded on first access)."""
+        """The underlying model (loaded on first access): a :class:`~kgemo.encoders.bert_sentence.BertSentenceModel`
+        for BERT folders with mean pooling (the packaged MiniLM: no sentence-transformers import, the same
+        numbers), else a ``SentenceTransformer``."""
         if self._model is None:
             self._model = self._load()
         return self._model
 
     def _load(self):
-        from sentence_transformers import SentenceTransformer
+        from .bert_sentence import BertSentenceModel, can_load
 
         configure_threads()
+        if can_load(self.source.path):
+            model: Any = BertSentenceModel(self.source.path, device=self.device)
+            model.max_seq_length = min(self.max_length, model.position.num_embeddings)
+            return model.half() if self.fp16 else model
+        from sentence_transformers import SentenceTransformer
+
         model = SentenceTransformer(str(self.source.path), device=self.device, local_files_only=True)
         first = model[0]  # the transformer module; its config attribute moved across sentence-transformers versions
         config = getattr(first, "config", None) or getattr(getattr(first, "auto_model", None), "config", None)

@@ -1,0 +1,74 @@
+"""The plain-torch BERT sentence encoder gives sentence-transformers' numbers, without importing it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kgemo.encoders.bert_sentence import BertSentenceModel, can_load
+
+TEXTS = ["i love it!", "what a bad day.", "i can't believe that", "so very very happy " * 20, "?"]
+
+
+def _st_folder(folder, normalize=True):
+    """Turn a saved BertModel folder into a sentence-transformers folder (mean pooling, optional Normalize)."""
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    if normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False,
+         "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}))
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 16, "do_lower_case": False}))
+    return folder
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_matches_sentence_transformers_on_a_tiny_random_bert(tmp_path, make_tiny_bert, normalize):
+    from sentence_transformers import SentenceTransformer
+
+    folder = _st_folder(make_tiny_bert(tmp_path / "tiny", seed=3), normalize)
+    assert can_load(folder)
+    ours = BertSentenceModel(folder)
+    theirs = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    assert ours.max_seq_length == theirs.max_seq_length == 16  # the long text is cut at 16 tokens by both
+    a = ours.encode(TEXTS, batch_size=2)
+    b = theirs.encode(TEXTS, batch_size=2, convert_to_numpy=True)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert ours.tokenizer(["i love it"])["input_ids"] == [theirs.tokenizer("i love it")["input_ids"]]
+
+
+def test_other_models_are_left_to_sentence_transformers(tmp_path, make_tiny_bert):
+    folder = _st_folder(make_tiny_bert(tmp_path / "tiny"))
+    pooling = folder / "1_Pooling" / "config.json"
+    cfg = json.loads(pooling.read_text())
+    pooling.write_text(json.dumps({**cfg, "pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}))
+    assert not can_load(folder)                               # CLS pooling: not this module's model
+    assert not can_load(tmp_path / "nothing-here")
+    plain = make_tiny_bert(tmp_path / "plain-hf")             # a Hugging Face folder without modules.json
+    assert not can_load(plain)
+
+
+def test_the_packaged_minilm_loads_without_sentence_transformers():
+    # In a fresh interpreter: encoding with the default model must not import sentence-transformers/transformers.
+    code = ("import sys, warnings; warnings.simplefilter('ignore');"
+            "from kgemo.encoders import SentenceEncoder;"
+            "v = SentenceEncoder().encode(['hello there']);"
+            "print(v.shape, 'sentence_transformers' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "(1, 384) False False"
+
+
+@pytest.mark.slow
+def test_the_packaged_minilm_matches_sentence_transformers(minilm):
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(minilm.source.path), device="cpu", local_files_only=True)
+    st.max_seq_length = minilm.max_length
+    texts = TEXTS + ["Oh my God, I can't believe you did that!", "Okay."]
+    np.testing.assert_allclose(minilm.encode(texts), st.encode(texts, convert_to_numpy=True), atol=1e-5)
