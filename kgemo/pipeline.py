@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from . import _pyg  # noqa: F401  (PyG without the transformers import it does not need: kgemo/_pyg.py)
 from torch_geometric.data import HeteroData
 
 from .concept_table import ConceptTable

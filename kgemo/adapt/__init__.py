@@ -5,6 +5,7 @@ on labelled source conversations plus target conversations whose labels were rem
 Nothing here reads a target label: target centres come from k-means or from the model's own pseudo-labels.
 See docs/adapt.md.
 """
+from .. import _pyg  # noqa: F401  (PyG without the transformers import it does not need: kgemo/_pyg.py)
 from .centre_attention import CentreAttention, CentreAttentionLayer
 from .centre_graph import RELATIONS, centre_graph
 from .centres import ClassCentres

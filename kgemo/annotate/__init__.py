@@ -9,6 +9,7 @@
 
 See docs/annotate.md for what the evidence numbers mean.
 """
+from .. import _pyg  # noqa: F401  (PyG without the transformers import it does not need: kgemo/_pyg.py)
 from .annotator import DEFAULT_EVENT_RELATIONS, DEFAULT_MODEL_DIR, Annotator, resolve_model_path
 from ..concept_table import ConceptTable
 from .inputs import parse_conversations, read_conversations

@@ -7,6 +7,7 @@ also writes the interactive page (:func:`kgemo.annotate.html_page.conversation_p
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from .argtypes import count as _count, output_file, positive as _positive
@@ -77,12 +78,9 @@ def _quiet_loaders(verbose: bool) -> None:
     if verbose:
         return
     logging.getLogger("faiss").setLevel(logging.WARNING)
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        pass
+    # transformers reads this when (and only if) it is imported: the packaged encoder runs without it, and
+    # importing it just to silence it would cost a second of start-up.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def _run(args) -> int:

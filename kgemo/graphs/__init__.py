@@ -4,6 +4,7 @@ One builder per graph type, each with typed settings and a schema card in ``grap
 they receive features and knowledge and import neither :mod:`kgemo.encoders` nor :mod:`kgemo.knowledge`; the
 input pipeline (:mod:`kgemo.pipeline`) brings both.
 """
+from .. import _pyg  # noqa: F401  (PyG without the transformers import it does not need: kgemo/_pyg.py)
 from .batching import GraphLoader, batches
 from .base import BUILDERS, GraphBuilder, builder_class, get_builder, label_tensor, register_builder
 from .co_interactive_graph import CoInteractiveGraphBuilder, CoInteractiveGraphSettings

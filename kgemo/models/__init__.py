@@ -1,4 +1,5 @@
 """Models, one file each; every model declares its graph builder, knowledge needs and tasks."""
+from .. import _pyg  # noqa: F401  (PyG without the transformers import it does not need: kgemo/_pyg.py)
 from .base import (MODELS, KGModel, ModelConfig, UtteranceStateModel, get_model_class, load_model, register_model,
                    save_model)
 from .ckenet import CKENet, CKENetConfig

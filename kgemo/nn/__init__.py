@@ -1,4 +1,5 @@
 """Reusable layers (PyG ``MessagePassing`` style): one per file, math in the docstring."""
+from .. import _pyg  # noqa: F401  (PyG without the transformers import it does not need: kgemo/_pyg.py)
 from .attention_pooling import AttentionPooling
 from .co_attention import CoAttention
 from .co_interactive_gat import CoInteractiveGAT

@@ -1,4 +1,5 @@
 """The one trainer: configs, data preparation, the LightningModule, fit / evaluate."""
+from .. import _pyg  # noqa: F401  (PyG without the transformers import it does not need: kgemo/_pyg.py)
 from .config import DataConfig, ExperimentConfig, TrainConfig, apply_overrides, load_config
 from .data import PreparedData, build_pipeline, prepare_data, task_setup
 from .module import TaskModule
