@@ -113,19 +113,31 @@ class _Layer(nn.Module):
 
 
 class BertSentenceModel(nn.Module):
-    """A sentence-transformers BERT folder (see :func:`can_load`) as a torch module with ``encode``.
+    """A BERT encoder with mean pooling, as a torch module with ``encode`` (see the module docstring).
 
-    It offers what :class:`~kgemo.encoders.SentenceEncoder` uses of a ``SentenceTransformer``: ``tokenizer``,
-    ``max_seq_length``, ``encode(texts, batch_size=..., convert_to_numpy=True)``,
-    ``get_sentence_embedding_dimension()``.
+    Build it from a sentence-transformers folder (``BertSentenceModel(folder)``) or from its parts
+    (:meth:`from_parts`: a BERT ``config.json``, weights, optionally a LoRA adapter folded into them — what a
+    fine-tuned encoder folder holds). It offers what :class:`~kgemo.encoders.SentenceEncoder` uses of a
+    ``SentenceTransformer``: ``tokenizer``, ``max_seq_length``, ``encode(texts, batch_size=..., convert_to_numpy=True)``,
+    ``get_sentence_embedding_dimension()``; :meth:`pool` takes token ids, mask and segment ids (text pairs).
     """
 
-    def __init__(self, folder: str | Path, device: str = "cpu"):
+    def __init__(self, folder: str | Path | None = None, device: str = "cpu", *, config: dict | None = None,
+                 weights: Path | None = None, tokenizer: Path | None = None, normalize: bool = True,
+                 max_seq_length: int | None = None, lora: Path | None = None):
         super().__init__()
-        folder = Path(folder)
-        c = _read(folder / "config.json")
-        modules = _read(folder / "modules.json")
-        self.normalize = any(m["type"].endswith("Normalize") for m in modules)
+        if folder is not None:  # a sentence-transformers folder: every part from there
+            folder = Path(folder)
+            modules = _read(folder / "modules.json")
+            config, weights, tokenizer = _read(folder / "config.json"), folder / "model.safetensors", \
+                folder / "tokenizer.json"
+            normalize = any(m["type"].endswith("Normalize") for m in modules)
+            st = folder / "sentence_bert_config.json"
+            max_seq_length = (_read(st).get("max_seq_length") if st.is_file() else None) or max_seq_length
+        if config is None or weights is None:
+            raise ValueError("BertSentenceModel needs a sentence-transformers folder, or config and weights")
+        c = config
+        self.normalize = bool(normalize)
         self.dim, self.n_heads = int(c["hidden_size"]), int(c["num_attention_heads"])
         eps = float(c.get("layer_norm_eps", 1e-12))
         self.word = nn.Embedding(c["vocab_size"], self.dim)
@@ -134,16 +146,14 @@ class BertSentenceModel(nn.Module):
         self.emb_norm = nn.LayerNorm(self.dim, eps=eps)
         self.layers = nn.ModuleList(_Layer(self.dim, self.n_heads, c["intermediate_size"], eps)
                                     for _ in range(c["num_hidden_layers"]))
-        self._load_weights(folder / "model.safetensors")
-        self.tokenizer = _Tokenizer(folder / "tokenizer.json")
-        st = folder / "sentence_bert_config.json"
-        limit = _read(st).get("max_seq_length") if st.is_file() else None
-        self.max_seq_length = int(limit or c["max_position_embeddings"])
+        self._load_weights(Path(weights), None if lora is None else Path(lora))
+        self.tokenizer = _Tokenizer(Path(tokenizer)) if tokenizer is not None else None
+        self.max_seq_length = int(max_seq_length or c["max_position_embeddings"])
         self.to(device).eval()
 
-    def _load_weights(self, path: Path) -> None:
-        from safetensors import safe_open
-
+    @staticmethod
+    def _names(n_layers: int) -> dict[str, str]:
+        """Hugging Face BertModel parameter name → this module's."""
         names = {"embeddings.word_embeddings.weight": "word.weight",
                  "embeddings.position_embeddings.weight": "position.weight",
                  "embeddings.token_type_embeddings.weight": "token_type.weight",
@@ -151,33 +161,46 @@ class BertSentenceModel(nn.Module):
         parts = {"attention.self.query": "query", "attention.self.key": "key", "attention.self.value": "value",
                  "attention.output.dense": "attn_out", "attention.output.LayerNorm": "attn_norm",
                  "intermediate.dense": "ff_in", "output.dense": "ff_out", "output.LayerNorm": "ff_norm"}
-        for i in range(len(self.layers)):
+        for i in range(n_layers):
             for hf, ours in parts.items():
                 for p in ("weight", "bias"):
                     names[f"encoder.layer.{i}.{hf}.{p}"] = f"layers.{i}.{ours}.{p}"
+        return names
+
+    def _load_weights(self, path: Path, lora: Path | None) -> None:
+        from safetensors import safe_open
+
+        names = self._names(len(self.layers))
         state = {}
         with safe_open(str(path), framework="pt") as f:
             keys = set(f.keys())
             prefix = "bert." if "bert.embeddings.word_embeddings.weight" in keys else ""
             for hf, ours in names.items():
                 state[ours] = f.get_tensor(prefix + hf)
+        if lora is not None:
+            _fold_lora(state, names, lora)
         self.load_state_dict(state, strict=True)
 
     def get_sentence_embedding_dimension(self) -> int:
         return self.dim
 
-    @torch.inference_mode()
-    def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
-        """Token ids and attention mask ``[B, T]`` → sentence vectors ``[B, D]``."""
+    def pool(self, ids: Tensor, mask: Tensor, types: Tensor | None = None) -> Tensor:
+        """Token ids, attention mask and segment ids ``[B, T]`` → mean-pooled token states ``[B, D]``."""
         B, T = ids.shape
         pos = torch.arange(T, device=ids.device)
-        h = self.emb_norm(self.word(ids) + self.position(pos)[None] + self.token_type.weight[0])   # [B, T, D]
+        seg = self.token_type.weight[0] if types is None else self.token_type(types)
+        h = self.emb_norm(self.word(ids) + self.position(pos)[None] + seg)                         # [B, T, D]
         # Additive attention bias: 0 where a key is a real token, the dtype's minimum at padding (as BERT does).
         bias = (1.0 - mask[:, None, None, :].to(h.dtype)) * torch.finfo(h.dtype).min                # [B, 1, 1, T]
         for layer in self.layers:
             h = layer(h, bias)
         m = mask.unsqueeze(-1).to(h.dtype)
-        s = (h * m).sum(1) / m.sum(1).clamp_min(1e-9)                                               # [B, D]
+        return (h * m).sum(1) / m.sum(1).clamp_min(1e-9)                                            # [B, D]
+
+    @torch.inference_mode()
+    def forward(self, ids: Tensor, mask: Tensor, types: Tensor | None = None) -> Tensor:
+        """Sentence vectors ``[B, D]`` (unit length when the model normalises)."""
+        s = self.pool(ids, mask, types)
         return F.normalize(s, p=2, dim=1) if self.normalize else s
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, show_progress_bar: bool = False,
@@ -193,3 +216,28 @@ class BertSentenceModel(nn.Module):
         return (f"BertSentenceModel(layers={len(self.layers)}, dim={self.dim}, heads={self.n_heads}, "
                 f"max_seq_length={self.max_seq_length}, normalize={self.normalize})")
 
+
+def _fold_lora(state: dict[str, Tensor], names: dict[str, str], folder: Path) -> None:
+    """Add a peft LoRA adapter (``adapter_config.json`` + ``adapter_model.safetensors``) into ``state``:
+    :math:`\mathbf{W} \leftarrow \mathbf{W} + \frac{\alpha}{r}\mathbf{B}\mathbf{A}` for every adapted weight,
+    which is what ``merge_and_unload`` computes — so a merged adapter costs nothing per input."""
+    from safetensors import safe_open
+
+    cfg = _read(folder / "adapter_config.json")
+    if cfg.get("peft_type") != "LORA" or cfg.get("use_dora") or cfg.get("use_rslora") or cfg.get("rank_pattern") \
+            or cfg.get("alpha_pattern") or cfg.get("bias", "none") != "none":
+        raise ValueError(f"{folder}: only plain LoRA adapters fold here")
+    scale = float(cfg["lora_alpha"]) / float(cfg["r"])
+    with safe_open(str(folder / "adapter_model.safetensors"), framework="pt") as f:
+        keys = set(f.keys())
+        for key in keys:
+            if not key.endswith(".lora_A.weight"):
+                continue
+            module = key[: -len(".lora_A.weight")].removeprefix("base_model.model.")
+            if module.startswith("pooler."):  # BERT's [CLS] pooler: mean pooling never reads it
+                continue
+            target = names.get(f"{module}.weight")
+            if target is None:
+                raise ValueError(f"{folder}: adapter weight {key} has no BERT parameter to fold into")
+            a, b = f.get_tensor(key), f.get_tensor(key.replace(".lora_A.", ".lora_B."))
+            state[target] = state[target] + scale * (b.float() @ a.float()).to(state[target].dtype)

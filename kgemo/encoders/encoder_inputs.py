@@ -120,13 +120,29 @@ class InputTokenizer:
         if backend is None:
             raise DataFormatError(f"{type(tokenizer).__name__} is not a fast tokenizer (no tokenizer.json); "
                                   "contextual inputs need one")
+        self._setup(backend.to_str(), max_length, tokenizer.pad_token_id,
+                    "token_type_ids" in getattr(tokenizer, "model_input_names", ()))
+
+    @classmethod
+    def from_file(cls, path: Any, max_length: int, use_type_ids: bool = True) -> "InputTokenizer":
+        """From a ``tokenizer.json`` alone (no transformers import): BERT-style, with segment ids."""
+        from pathlib import Path
+
+        self = cls.__new__(cls)
+        text = Path(path).read_text(encoding="utf-8")
+        from tokenizers import Tokenizer
+
+        self._setup(text, max_length, Tokenizer.from_str(text).token_to_id("[PAD]"), use_type_ids)
+        return self
+
+    def _setup(self, tokenizer_json: str, max_length: int, pad_id: int | None, use_type_ids: bool) -> None:
         from tokenizers import Tokenizer
 
         self.max_length = int(max_length)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self.use_type_ids = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
+        self.pad_id = pad_id if pad_id is not None else 0
+        self.use_type_ids = bool(use_type_ids)
         # Copies: truncation and padding are settings of a backend tokenizer, and the caller's must not change.
-        self._plain = Tokenizer.from_str(backend.to_str())
+        self._plain = Tokenizer.from_str(tokenizer_json)
         self._plain.no_truncation()
         self._plain.no_padding()
         self._single = Tokenizer.from_str(self._plain.to_str())

@@ -28,7 +28,8 @@ import numpy as np
 
 from ..errors import DataFormatError, DataNotFoundError, KgemoError
 from ..storage import atomic_write, write_json
-from ._common import LazyModel, ModelSource, check_texts, configure_threads, warn_truncated, weights_sha256
+from ._common import (LazyModel, ModelSource, check_texts, configure_threads, resolve_model, warn_truncated,
+                      weights_sha256)
 from ..checksums import file_sha256, sha256_file
 from .encoder_inputs import ContextFormat, EncoderInput, check_inputs, conversation_inputs
 from .sentence_encoder import FOLDER_KINDS, SentenceEncoder
@@ -127,16 +128,24 @@ class FinetunedEncoder(SentenceEncoder):
         if sha != recorded:
             raise KgemoError(f"{self.weights_file}: sha256 {sha[:12]}… differs from the {recorded[:12]}… recorded in "
                              f"{meta_file}; the folder was changed after training")
+        base_path = None
+        if self.meta["mode"] == "lora":
+            base_path = resolve_model(_base_name(self.meta["base"])).path  # finding it loads nothing
+            recorded, installed = self.meta["base"]["weights_sha256"], weights_sha256(base_path)
+            if recorded != installed:
+                raise KgemoError(
+                    f"{meta_file}: the adapter was trained on base {self.meta['base']['model']!r} with weights "
+                    f"sha256 {recorded[:12]}…, but the installed base ({base_path}) has {installed[:12]}…; "
+                    "install the base it was trained on, or fine-tune again")
+        light = _plain_torch_bert(self.folder, self.meta, base_path)
+        if light is not None:  # a BERT with a plain LoRA (or full weights): no transformers / peft import
+            self._tokenizer = InputTokenizer.from_file(self.folder / "tokenizer" / "tokenizer.json", self.max_length)
+            net = _PooledBert(light).to(self.device).eval()
+            return net.half() if self.fp16 else net
         if self.meta["mode"] == "full":
             transformer = load_transformer(self.folder / "model")
         else:
             base = load_base(_base_name(self.meta["base"]))
-            recorded, installed = self.meta["base"]["weights_sha256"], weights_sha256(base.source.path)
-            if recorded != installed:
-                raise KgemoError(
-                    f"{meta_file}: the adapter was trained on base {self.meta['base']['model']!r} with weights "
-                    f"sha256 {recorded[:12]}…, but the installed base ({base.source.path}) has {installed[:12]}…; "
-                    "install the base it was trained on, or fine-tune again")
             transformer = _merged(load_transformer(base.transformer_dir), self.folder / "adapter")
         self._tokenizer = InputTokenizer(load_tokenizer(self.folder / "tokenizer"), self.max_length)
         net = PooledTransformer(transformer).to(self.device).eval()
@@ -190,6 +199,61 @@ def _base_name(base: Mapping[str, Any]) -> str:
     if given != "default" and resolved and not Path(given).expanduser().is_dir() and Path(resolved).is_dir():
         return resolved
     return given
+
+
+class _PooledBert:
+    """:class:`~kgemo.encoders.bert_sentence.BertSentenceModel` with the call signature of
+    :class:`~kgemo.encoders.finetuned_model.PooledTransformer` (``net(batch) -> [B, D]`` mean-pooled states)."""
+
+    def __init__(self, bert):
+        self.bert, self.dim, self.training = bert, bert.dim, False
+
+    def __call__(self, batch):
+        return self.bert.pool(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+
+    def to(self, device):
+        self.bert.to(device)
+        return self
+
+    def eval(self):
+        self.bert.eval()
+        return self
+
+    def train(self, mode: bool = True):
+        return self
+
+    def half(self):
+        self.bert.half()
+        return self
+
+
+def _plain_torch_bert(folder: Path, meta: Mapping[str, Any], base: Path | None):
+    """The encoder as a plain-torch BERT when its weights are a BERT (full mode) or a BERT base with a plain LoRA
+    adapter; ``None`` otherwise (then transformers and peft load it)."""
+    from .bert_sentence import BertSentenceModel, can_load
+
+    tok = folder / "tokenizer" / "tokenizer.json"
+    if not tok.is_file() or meta.get("pooling", {}).get("mode", "mean") != "mean":
+        return None
+    try:
+        # Only a BERT tokenizer is known to feed segment ids for text pairs (others may not): anything else
+        # loads through transformers, which knows.
+        tok_config = json.loads((folder / "tokenizer" / "tokenizer_config.json").read_text(encoding="utf-8"))
+        if not str(tok_config.get("tokenizer_class", "")).startswith("BertTokenizer"):
+            return None
+        if meta["mode"] == "full":
+            config = json.loads((folder / "model" / "config.json").read_text(encoding="utf-8"))
+            if config.get("model_type") != "bert" or config.get("hidden_act") != "gelu":
+                return None
+            return BertSentenceModel(config=config, weights=folder / "model" / "model.safetensors", normalize=False)
+        if base is None or not can_load(base):
+            return None
+        config = json.loads((base / "config.json").read_text(encoding="utf-8"))
+        return BertSentenceModel(config=config, weights=base / "model.safetensors", normalize=False,
+                                 lora=folder / "adapter")
+    except (ValueError, KeyError, OSError) as exc:
+        log.debug("%s: plain-torch load not possible (%s); using transformers", folder, exc)
+        return None
 
 
 def _merged(transformer, adapter_dir: Path):

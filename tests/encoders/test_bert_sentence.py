@@ -72,3 +72,33 @@ def test_the_packaged_minilm_matches_sentence_transformers(minilm):
     st.max_seq_length = minilm.max_length
     texts = TEXTS + ["Oh my God, I can't believe you did that!", "Okay."]
     np.testing.assert_allclose(minilm.encode(texts), st.encode(texts, convert_to_numpy=True), atol=1e-5)
+
+
+@pytest.mark.parametrize("targets", [["query", "value"], ["query", "key", "value", "dense"]])
+def test_a_lora_adapter_folds_in_as_peft_merges_it(tmp_path, make_tiny_bert, targets):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModel
+
+    folder = _st_folder(make_tiny_bert(tmp_path / "base", seed=1), normalize=False)
+    torch.manual_seed(0)
+    peft_model = get_peft_model(AutoModel.from_pretrained(str(folder)), LoraConfig(r=4, lora_alpha=8,
+                                                                                  target_modules=targets))
+    with torch.no_grad():  # peft starts B at zero; give the adapter something to fold in
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    peft_model.save_pretrained(str(tmp_path / "adapter"))
+    merged = peft_model.merge_and_unload().eval()
+    config = json.loads((folder / "config.json").read_text())
+    ours = BertSentenceModel(config=config, weights=folder / "model.safetensors", normalize=False,
+                             lora=tmp_path / "adapter")
+    ids = torch.tensor([[2, 11, 12, 13, 3, 14, 15, 3], [2, 16, 17, 3, 0, 0, 0, 0]])
+    mask = (ids != 0).long()
+    types = torch.tensor([[0, 0, 0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 0, 0, 0, 0]])
+    with torch.no_grad():
+        h = merged(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+    expected = (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+    np.testing.assert_allclose(ours.pool(ids, mask, types).detach().numpy(), expected.numpy(), atol=1e-5)
+    base_only = BertSentenceModel(config=config, weights=folder / "model.safetensors", normalize=False)
+    assert not np.allclose(base_only.pool(ids, mask, types).detach().numpy(), expected.numpy(), atol=1e-3)

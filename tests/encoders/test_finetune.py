@@ -343,3 +343,23 @@ def test_lora_steps_on_a_meld_subset(data_root, tmp_path):
     feats = enc.encode_conversations(convs)
     assert [f.shape for f in feats] == [(len(c), 384) for c in convs]
     assert run.metrics["steps"] == 2 and set(enc.meta["data"]["files_sha256"]) >= {"train_sent_emo.csv"}
+    # The packaged base with a plain LoRA loads in plain torch (no transformers / peft), with the same features
+    # as peft's merged model.
+    import subprocess
+    import sys
+
+    from kgemo.encoders import finetuned
+
+    assert type(enc.model).__name__ == "_PooledBert"
+    real, finetuned._plain_torch_bert = finetuned._plain_torch_bert, lambda *a, **k: None
+    try:
+        via_peft = SentenceEncoder(run.encoder_dir).encode_conversations(convs)
+    finally:
+        finetuned._plain_torch_bert = real
+    for a, b in zip(feats, via_peft):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    code = (f"import sys; from kgemo.encoders import SentenceEncoder; "
+            f"SentenceEncoder({str(run.encoder_dir)!r}).encode(['hi there']); "
+            f"print('transformers' in sys.modules, 'peft' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
