@@ -75,6 +75,11 @@ def atomic_write(path: str | Path, mode: str = "wb", encoding: str | None = None
         raise IsADirectoryError(f"{path} is a folder; cannot write a file there")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp makes the file private (0600); give it the mode an ordinary write would (0666 minus the umask), so
+    # caches and model folders stay readable by whoever may read the folder.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None) as fh:
             yield fh

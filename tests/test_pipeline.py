@@ -135,3 +135,17 @@ def test_config_file_errors_name_the_file(tmp_path):
     bad.write_bytes(b"name: caf\xe9\n")
     with pytest.raises(KgemoError, match="latin1.yaml: not UTF-8 text"):
         load_config(bad)
+
+
+def test_atomic_write_gives_the_mode_an_ordinary_write_would(tmp_path):
+    import os
+
+    from kgemo.storage import atomic_write
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "f.txt", "w") as fh:
+            fh.write("x")
+        assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(umask)
