@@ -30,9 +30,9 @@ import numpy as np
 
 from ..atomic_relations import TODKAT_RELATIONS
 from ..errors import CacheError
-from ..storage import atomic_write, kgemo_home, read_json, sha256_bytes, sha256_file, sha256_json, short_hash
+from ..storage import atomic_write, kgemo_home, read_json, sha256_file, sha256_json, short_hash
 from ..storage import write_json
-from .index import VectorIndex, normalise
+from .index import VectorIndex, choose_kind, normalise
 from .store import (content_checksum, load_arrays, load_cache, pack_texts, read_cache_dir, resolve_kb_dir,
                     save_arrays, unpack_texts)
 from .types import AtomicHit
@@ -348,8 +348,8 @@ class AtomicRetriever:
         return normalise(q.astype(np.float32) / 127.0)
 
     def _index_name(self, kind: str) -> str:
-        if kind == "ivf":
-            return f"index-ivf{self.nlist or ''}"
+        if kind in ("ivf", "ivfpq"):
+            return f"index-{kind}{self.nlist or ''}"
         return f"index-{kind}"
 
     @property
@@ -360,7 +360,7 @@ class AtomicRetriever:
         emb = self.embeddings()
         kind = self.index_kind
         if kind == "auto":
-            kind = "flat" if len(emb) <= 1_000_000 else "ivf"
+            kind = choose_kind(len(emb))
         folder = self.cache_dir
         path, meta_path = folder / f"{self._index_name(kind)}.faiss", folder / f"{self._index_name(kind)}.json"
         emb_sha = read_json(folder / "embeddings.json")["sha256"] if (folder / "embeddings.json").is_file() else ""
@@ -378,17 +378,15 @@ class AtomicRetriever:
                     params = dict(meta.get("params") or {})
                     if self.nprobe:
                         params["nprobe"] = self.nprobe
-                    index = VectorIndex.from_bytes(path.read_bytes(), kind, emb, params, gpu=self.gpu)
+                    index = VectorIndex.load(path, kind, emb, params, gpu=self.gpu)  # memory-mapped
             except CacheError as exc:
                 log.warning("%s: %s; rebuilding", path, exc)
                 index = None
         if index is None:
             index = VectorIndex.build(emb, kind=kind, nlist=self.nlist, nprobe=self.nprobe, gpu=self.gpu)
-            data = index.to_bytes()
-            if data:
-                with atomic_write(path, "wb") as fh:
-                    fh.write(data)
-                write_json(meta_path, dict(expect, sha256=sha256_bytes(data), params=index.params,
+            if index.backend != "torch":
+                index.save(path)
+                write_json(meta_path, dict(expect, sha256=sha256_file(path), params=index.params,
                                            ntotal=index.ntotal, dim=index.dim))
         self._index = index
         return index
