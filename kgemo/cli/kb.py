@@ -2,6 +2,7 @@
 
     kgemo kb build conceptnet|atomic|comet|default|all [--source PATH] [--no-verify] [--out DIR]
                                              # --source: several only for atomic
+    kgemo kb build atomic|comet ... --shards N --shard-id I | --shards N --merge | --workers N
     kgemo kb info [NAME]                      # default, a built cache name, or a folder; --sources for licenses
     kgemo kb neighbours "some text" [--kb NAME] [-k 5]
     kgemo kb search "some text" [--kb NAME] [-k 3] [--relations xIntent xReact]
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 def add_build_arguments(p: argparse.ArgumentParser) -> None:
     from ..data.registry import DATASETS
     from ..knowledge.build import TARGETS
-    from .argtypes import input_file, input_path, output_dir, positive
+    from .argtypes import count, input_file, input_path, output_dir, positive
 
     p.add_argument("target", choices=TARGETS, help="what to build: conceptnet (ConceptNet + NRC-VAD), atomic "
                    "(table, head embeddings, FAISS index), comet (generation cache for texts), default (the "
@@ -48,9 +49,19 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-neighbours", type=positive, help="conceptnet: neighbours kept per concept")
     p.add_argument("--encoder", default="default", help="atomic: sentence encoder for head embeddings "
                    "('default', a model path, or 'none' for the table only)")
-    p.add_argument("--index", default="auto", choices=("auto", "flat", "ivf", "torch"), help="atomic index kind")
+    p.add_argument("--index", default="auto", choices=("auto", "flat", "ivf", "ivfpq", "torch"),
+                   help="atomic index kind (auto: flat up to 200k heads, IVF-Flat up to 2M, IVF-PQ beyond)")
     p.add_argument("--nlist", type=positive, help="IVF lists")
     p.add_argument("--nprobe", type=positive, help="IVF lists probed per query")
+    g = p.add_argument_group("sharding (atomic head embeddings, comet generations)")
+    g.add_argument("--shards", type=positive, default=1, metavar="N", help="cut the work into N shards "
+                   "(contiguous slices of the sorted inputs); with --shard-id, run one of them (e.g. one cluster job "
+                   "each); the shard that finds all N parts finished merges them")
+    g.add_argument("--shard-id", type=count, metavar="I", help="the shard this process runs (0..N-1)")
+    g.add_argument("--workers", type=positive, default=1, metavar="N", help="run the shards (N of them unless "
+                   "--shards says otherwise) in N local processes, then merge")
+    g.add_argument("--merge", action="store_true", help="only merge the finished parts of --shards N (an error "
+                   "names the missing shards)")
     g = p.add_argument_group("comet")
     g.add_argument("--model", metavar="PATH", type=input_path, help="COMET checkpoint folder (default: ATOMIC "
                    "retrieval)")
@@ -143,12 +154,31 @@ def _source(args):
     return sources[0] if len(sources) == 1 else (sources or None)
 
 
+def _sharding(args) -> dict:
+    """``--shards/--shard-id/--workers/--merge`` as the atomic and comet builders take them."""
+    from ..errors import KgemoError
+    from ..knowledge.shards import check_shards
+
+    given = args.shards > 1 or args.shard_id is not None or args.workers > 1 or args.merge
+    if given and args.target not in ("atomic", "comet"):
+        raise KgemoError(f"kb build {args.target} is not sharded; --shards, --shard-id, --workers and --merge apply "
+                         "to atomic (head embeddings) and comet (generations)")
+    if (args.shard_id is not None or args.merge) and args.shards == 1:
+        raise KgemoError("--shard-id and --merge need --shards N (N > 1)")
+    if args.merge and (args.shard_id is not None or args.workers > 1):
+        raise KgemoError("--merge only merges: give it with --shards N alone")
+    check_shards(args.shards, args.shard_id)
+    return {"shards": args.shards, "shard_id": args.shard_id, "workers": args.workers,
+            "merge": True if args.merge else None}
+
+
 def run_build(args) -> int:
     from ..knowledge import build as B
 
     source = _source(args)
+    sharding = _sharding(args)
     encoder = None if args.encoder == "none" else args.encoder
-    if encoder not in (None, "default"):
+    if encoder not in (None, "default") and args.target != "atomic":  # build_atomic loads it (in each worker)
         from ..encoders import SentenceEncoder
 
         encoder = SentenceEncoder(encoder)
@@ -158,11 +188,11 @@ def run_build(args) -> int:
                                  max_neighbours=args.max_neighbours)
     elif args.target == "atomic":
         rep = B.build_atomic(args.out, source=source, no_verify=args.no_verify, encoder=encoder, index=args.index,
-                             nlist=args.nlist, nprobe=args.nprobe)
+                             nlist=args.nlist, nprobe=args.nprobe, **sharding)
     elif args.target == "comet":
         rep = B.build_comet(_texts_for_comet(args), model=args.model, relations=args.relations, k=args.k,
                             num_beams=args.num_beams, atomic=args.out or "default",
-                            encoder=None if encoder == "default" else encoder)
+                            encoder=None if encoder == "default" else encoder, **sharding)
     elif args.target == "default":
         rep = B.build_default(args.out, data=source, no_verify=args.no_verify)
     else:
@@ -181,6 +211,9 @@ def _print_report(rep: dict, indent: str = "") -> None:
         for name, value in (rep.get("stats") or {}).items():
             if not isinstance(value, dict):
                 print(f"{indent}  {name}: {value}")
+        if rep.get("missing"):
+            print(f"{indent}  shard {rep['shard']} of {rep['shards']} done; not merged yet: shard(s) {rep['missing']} "
+                  f"unfinished (the last one to finish merges, or run --merge)")
         for bad in rep.get("bad_rows") or []:
             print(f"{indent}  {bad['file']}: {bad['bad']} of {bad['rows']} rows malformed, e.g. "
                   f"{bad['examples'][0] if bad['examples'] else ''}")

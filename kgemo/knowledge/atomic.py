@@ -301,11 +301,14 @@ class AtomicRetriever:
         return base / short_hash(str(self.encoder.id))
 
     # -- embeddings and index -------------------------------------------------------------------------------
+    def embedding_meta(self) -> dict[str, Any]:
+        """What the head embeddings depend on (their sidecar records it, and a load checks it)."""
+        return {"encoder": str(self.encoder.id), "table_checksum": self.table.checksum, "n": len(self.table.heads)}
+
     def embeddings(self, show_progress: bool | None = None) -> np.ndarray:
         """Normalised head embeddings ``[len(heads), d]``, cached on disk (verified, resumable)."""
         if self._embeddings is None:
-            expect = {"encoder": str(self.encoder.id), "table_checksum": self.table.checksum,
-                      "n": len(self.table.heads)}
+            expect = self.embedding_meta()
             emb = self._packaged_embeddings(expect)
             if emb is None:
                 emb = self._encode_cached("embeddings", self.table.heads, expect, show_progress)
@@ -329,8 +332,22 @@ class AtomicRetriever:
         if emb is None:
             emb, counts = encode_in_shards(texts, self.encoder, folder / f"shards-{name}", sha256_json(expect),
                                            self.shard_size, show_progress, desc=f"encoding ATOMIC {name}")
-            write_json(meta, dict(expect, sha256=_save_npy(npy, emb), dim=int(emb.shape[1]), **counts))
+            self.store_embeddings(emb, counts, name, expect)
         return emb
+
+    def store_embeddings(self, emb: np.ndarray, counts: dict[str, int], name: str = "embeddings",
+                         expect: dict[str, Any] | None = None) -> Path:
+        """Save head embeddings computed elsewhere (the merge of a sharded build, :mod:`kgemo.knowledge.shards`)
+        exactly as :meth:`embeddings` saves its own: ``<name>.npy`` and its sidecar with ``counts`` (chunks
+        ``reused`` / ``encoded``)."""
+        folder = self.cache_dir
+        expect = self.embedding_meta() if expect is None else expect
+        npy = folder / f"{name}.npy"
+        write_json(folder / f"{name}.json", dict(expect, sha256=_save_npy(npy, emb), dim=int(emb.shape[1]),
+                                                 **counts))
+        if name == "embeddings":
+            self._embeddings, self._index = None, None  # read back (verified) on next use
+        return npy
 
     def _packaged_embeddings(self, expect: dict[str, Any]) -> np.ndarray | None:
         """int8 head embeddings shipped beside a table (the bundled default), if made by this encoder."""

@@ -10,6 +10,7 @@ the log and in ``build.json``.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -20,11 +21,13 @@ from typing import Any, Iterable, Sequence
 from ..errors import DataFormatError, DataNotFoundError, KgemoError
 import numpy as np
 
-from ..storage import kgemo_home, read_json, sha256_file
+from ..storage import kgemo_home, read_json, sha256_file, sha256_json
 from .atomic import ARRAYS_FILE as ATOMIC_ARRAYS, META_FILE as ATOMIC_META, AtomicRetriever, AtomicTable
 from .conceptnet import ARRAYS_FILE as CN_ARRAYS, META_FILE as CN_META, ConceptNetKB, EdgeTable, assemble_conceptnet
 from .manifest import SourceFile, SourceManifest, load_manifest, verify_file
 from .readers import READERS, BadRows
+from .shards import (Parts, check_shards, comet_parts_dir, embed_heads_shard, embedding_parts,
+                     merge_generation_parts, merge_head_embeddings, run_shards, shard_bounds, sorted_unique)
 from .store import BuildDir, content_checksum, default_kb_dir, load_arrays, pack_texts, save_arrays, unpack_texts
 from .text import concept_words
 from .vad import VadLexicon
@@ -239,7 +242,8 @@ def _atomic_inputs(bd: BuildDir, source: Any, no_verify: bool) -> list[tuple[Sou
 def build_atomic(out: str | Path | None = None, source: Any = None, no_verify: bool = False,
                  encoder: Any = "default", index: str = "auto", nlist: int | None = None,
                  nprobe: int | None = None, shard_size: int = 4096, compress: bool = True,
-                 show_progress: bool | None = None) -> dict[str, Any]:
+                 show_progress: bool | None = None, *, shards: int = 1, shard_id: int | None = None,
+                 workers: int = 1, merge: bool | None = None) -> dict[str, Any]:
     """Build the ATOMIC table (``atomic.npz`` + ``atomic.json``), head embeddings and index into ``out``.
 
     Args:
@@ -247,9 +251,22 @@ def build_atomic(out: str | Path | None = None, source: Any = None, no_verify: b
         source: ATOMIC 2019 CSV / ATOMIC-2020 TSV files or folders (a list is fine); default: the data root.
         encoder: a sentence encoder object, ``"default"``, or ``None`` to build the table only.
         index, nlist, nprobe: see :class:`~kgemo.knowledge.index.VectorIndex`.
-        shard_size: heads per embedding shard (the unit of resumption).
+        shard_size: heads per embedding chunk (the unit of resumption, and of sharding).
+        shards, shard_id: embed only shard ``shard_id`` of ``shards`` (contiguous ranges of the sorted heads,
+            :mod:`kgemo.knowledge.shards`) into a part file, e.g. one cluster job each; the shard that finds every
+            part finished merges them and builds the index. The merged files equal a one-process build's byte for
+            byte.
+        workers: run the shards (``shards``, or ``workers`` of them when ``shards`` is 1) in this many local
+            processes, then merge.
+        merge: ``None`` merges when all parts are finished; ``True`` only merges (an error names the missing
+            shards); ``False`` never merges (the workers of ``workers``).
+
+    Returns:
+        the build report; for a shard whose siblings are not finished, ``shard``, ``shards`` and ``missing``
+        instead of the index stats (``build.json`` is left to the merge).
     """
     t0 = time.time()
+    check_shards(shards, shard_id)
     out = Path(out) if out is not None else kgemo_home() / "kb" / "atomic"
     bd = BuildDir(out, "atomic", BUILD_VERSIONS["atomic"])
     bd.state["inputs"] = {}
@@ -267,10 +284,11 @@ def build_atomic(out: str | Path | None = None, source: Any = None, no_verify: b
         log.info("ATOMIC table: %s", table)
     stats = dict(bd.part("table")["stats"])
     if encoder is not None:
-        if encoder == "default":
+        encoder_arg = encoder  # a name travels to worker processes, which load their own encoder
+        if isinstance(encoder, str):
             from ..encoders import SentenceEncoder
 
-            encoder = SentenceEncoder("default")
+            encoder = SentenceEncoder(encoder)
         table = AtomicTable.load(out)
         retriever = AtomicRetriever(table, encoder=encoder, index=index, nlist=nlist, nprobe=nprobe,
                                     shard_size=shard_size)
@@ -279,6 +297,15 @@ def build_atomic(out: str | Path | None = None, source: Any = None, no_verify: b
                       nprobe=nprobe)
         if not bd.done(part, ikey):
             t1 = time.time()
+            if shards > 1 or workers > 1 or merge:
+                n = shards if shards > 1 else workers
+                job = functools.partial(_atomic_shard_job, out=out, source=source, no_verify=no_verify,
+                                        encoder=encoder_arg, shard_size=shard_size, compress=compress, shards=n)
+                missing = _sharded_head_embeddings(retriever, n, shard_id, workers, merge, job, show_progress)
+                if missing or merge is False:  # the last shard to finish (or --merge, or the parent) merges
+                    return {"out": str(out), "shard": shard_id, "shards": n, "missing": missing,
+                            "built": list(bd.built), "skipped": list(bd.skipped),
+                            "seconds": round(time.time() - t0, 3)}
             retriever.embeddings(show_progress=show_progress)
             vi = retriever.index
             outputs = [str(p.relative_to(out)) for p in retriever.files()]
@@ -293,34 +320,114 @@ def build_atomic(out: str | Path | None = None, source: Any = None, no_verify: b
     return _report(bd, t0, stats=stats)
 
 
+def _atomic_shard_job(shard_id: int, **kwargs: Any) -> dict[str, Any]:
+    """One shard of ``build_atomic(..., workers=N)``, in a worker process: its part only, no merge."""
+    return build_atomic(shard_id=shard_id, merge=False, show_progress=False, **kwargs)
+
+
+def _sharded_head_embeddings(retriever: AtomicRetriever, shards: int, shard_id: int | None, workers: int,
+                             merge: bool | None, job: Any, show_progress: bool | None) -> list[int]:
+    """Embed this process's shard(s) and merge when every part is finished; returns the shards still missing."""
+    if not merge:
+        if shard_id is not None:
+            embed_heads_shard(retriever, shards, shard_id, show_progress)
+        elif workers > 1:
+            run_shards(job, shards, workers)
+        else:
+            for i in range(shards):
+                embed_heads_shard(retriever, shards, i, show_progress)
+    if merge is False:
+        return embedding_parts(retriever, shards).missing()
+    missing = merge_head_embeddings(retriever, shards)
+    if missing and merge:
+        raise KgemoError(f"cannot merge the ATOMIC head embeddings: shard(s) {missing} of {shards} are not finished "
+                         f"(run them with --shards {shards} --shard-id I)")
+    if not missing:
+        log.info("merged %d embedding parts into %s", shards, retriever.cache_dir)
+    return missing
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # COMET generations (precomputed into the persistent SQLite cache)
 # ---------------------------------------------------------------------------------------------------------------
 def build_comet(texts: Sequence[str], model: str | Path | None = None, relations: Sequence[str] | None = None,
                 k: int = 3, num_beams: int = 5, batch_size: int = 32, states: bool = True,
-                atomic: str | Path = "default", encoder: Any = None) -> dict[str, Any]:
+                atomic: str | Path = "default", encoder: Any = None, *, shards: int = 1,
+                shard_id: int | None = None, workers: int = 1, merge: bool | None = None) -> dict[str, Any]:
     """Fill the generation cache for ``texts``: COMET (``model`` = a local checkpoint) or, with ``model=None``,
     ATOMIC retrieval (:class:`~kgemo.knowledge.comet.RetrievedComet`). Resumable: cached texts are skipped,
-    and results are committed batch by batch."""
+    and results are committed batch by batch.
+
+    The distinct texts are processed sorted, ``batch_size`` at a time. With ``shards``/``shard_id`` this process
+    handles only shard ``shard_id`` (a contiguous range of the sorted texts, whole batches) and writes its results
+    to a SQLite part of its own (``$KGEMO_HOME/knowledge/comet/shards/<key>/``); when every part is finished
+    they are merged into the generation cache in shard order (:func:`~kgemo.knowledge.shards
+    .merge_generation_parts`), which then holds exactly the rows, byte for byte, of a one-process build.
+    ``workers`` and ``merge`` as for :func:`build_atomic`.
+    """
     from ..atomic_relations import COSMIC_RELATIONS
     from .comet import CometGenerator, RetrievedComet
 
     t0 = time.time()
+    check_shards(shards, shard_id)
     relations = tuple(relations or COSMIC_RELATIONS)
+    texts = sorted_unique(texts)
+    sharded = shards > 1 or workers > 1 or bool(merge)
+    # A shard writes to its own part, never to the shared cache (SQLite over a cluster filesystem is unsafe).
+    cache: Any = False if sharded else True
     if model is None:
-        gen: Any = RetrievedComet(AtomicRetriever.load(atomic, encoder=encoder))
+        gen: Any = RetrievedComet(AtomicRetriever.load(atomic, encoder=encoder), cache=cache)
     else:
-        gen = CometGenerator(model)
-    texts = list(dict.fromkeys(texts))
-    before = gen.cache_stats() if hasattr(gen, "cache_stats") else {}
+        gen = CometGenerator(model, cache=cache)
+    report: dict[str, Any] = {"source": gen.source, "id": gen.id, "texts": len(texts), "relations": list(relations)}
+    if sharded:
+        n = shards if shards > 1 else workers
+        key = sha256_json({"id": gen.id, "texts": sha256_json(texts), "relations": relations, "k": k,
+                           "num_beams": num_beams, "batch_size": batch_size, "states": states, "shards": n})
+        parts = Parts(comet_parts_dir() / key[:16], "comet", n, key, suffix=".sqlite")
+        report.update(shards=n, shard=shard_id)
+        if not merge:
+            todo = [shard_id] if shard_id is not None else list(range(n))
+            if shard_id is None and workers > 1:
+                run_shards(functools.partial(_comet_shard_job, texts=texts, model=model, relations=relations, k=k,
+                                             num_beams=num_beams, batch_size=batch_size, states=states,
+                                             atomic=atomic, encoder=encoder, shards=n), n, workers)
+                todo = []
+            for i in todo:
+                if parts.finished(i) is None:
+                    # An interrupted part resumes: it holds whole batches only (each call commits its batch), so
+                    # the batches left to do are the ones a one-process build makes.
+                    a, b = shard_bounds(len(texts), n, batch_size)[i]
+                    gen._setup_cache(parts.path(i))
+                    _fill_generation_cache(gen, texts[a:b], relations, k, num_beams, batch_size, states)
+                    gen.cache.conn.close()
+                    parts.finish(i, start=a, stop=b)
+        report["missing"] = parts.missing()
+        if merge is not False and not report["missing"]:
+            report["merged"] = merge_generation_parts(parts)  # into the default generation cache
+        elif merge:
+            raise KgemoError(f"cannot merge the COMET generations: shard(s) {report['missing']} of {n} are not "
+                             f"finished (run them with --shards {n} --shard-id I)")
+    else:
+        report["cache_before"] = gen.cache_stats()
+        _fill_generation_cache(gen, texts, relations, k, num_beams, batch_size, states)
+        report["cache_after"] = gen.cache_stats()
+    report["seconds"] = round(time.time() - t0, 3)
+    return report
+
+
+def _fill_generation_cache(gen: Any, texts: Sequence[str], relations: Sequence[str], k: int, num_beams: int,
+                           batch_size: int, states: bool) -> None:
     for i in range(0, len(texts), batch_size):
         chunk = texts[i:i + batch_size]
         gen.generate(chunk, relations, k=k, num_beams=num_beams)
         if states:
             gen.relation_states(chunk, relations)
-    after = gen.cache_stats() if hasattr(gen, "cache_stats") else {}
-    return {"source": gen.source, "id": gen.id, "texts": len(texts), "relations": list(relations),
-            "seconds": round(time.time() - t0, 3), "cache_before": before, "cache_after": after}
+
+
+def _comet_shard_job(shard_id: int, texts: Sequence[str], **kwargs: Any) -> dict[str, Any]:
+    """One shard of ``build_comet(..., workers=N)``, in a worker process: its part only, no merge."""
+    return build_comet(texts, shard_id=shard_id, merge=False, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------------------------
