@@ -68,8 +68,9 @@ class TrainConfig(Settings):
     task_weights: dict[str, float] = field(default_factory=dict)  # loss weight per task (default 1)
     monitor: str = "first"              # dev score for early stopping: "first" task, "mean" of tasks, or a task
     accelerator: str = "auto"           # Lightning: auto / cpu / gpu
-    devices: Any = 1                    # Lightning devices (int or list); >1 with strategy ddp
-    strategy: str = "auto"              # Lightning strategy, e.g. ddp
+    devices: Any = 1                    # Lightning devices per machine (int or list); >1 with strategy ddp
+    num_nodes: int = 1                  # machines (DDP over torchrun / SLURM); batch_size stays the global batch
+    strategy: str = "auto"              # Lightning strategy, e.g. ddp (scores exactly like one process)
     precision: str = "auto"             # auto: bf16/16-mixed on GPU, 32-true on CPU
     deterministic: bool = True          # torch deterministic algorithms (warn-only on GPU, where scatter is not)
     num_workers: int = 0                # DataLoader workers (graphs are in memory; 0 is fastest here)

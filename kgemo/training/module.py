@@ -12,6 +12,7 @@ from ..data.labels import LabelSpace
 from ..metrics import score
 from ..models.base import KGModel
 from .config import TrainConfig
+from .distributed import gather_in_order, utterance_index
 
 __all__ = ["TaskModule"]
 
@@ -46,6 +47,8 @@ class TaskModule(L.LightningModule):
                                  persistent=False)
         self._outputs: dict[str, dict[str, list[torch.Tensor]]] = {}
         self.last_scores: dict[str, dict[str, float]] = {}
+        #: stage → task → predicted class of every utterance scored (one-process order), from the last evaluation
+        self.last_predictions: dict[str, dict[str, torch.Tensor]] = {}
 
     def forward(self, batch):
         return self.model(batch)
@@ -55,15 +58,36 @@ class TaskModule(L.LightningModule):
              auxiliary: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Summed (weighted) cross-entropy over the labelled utterances, plus the model's ``auxiliary`` loss terms
         (e.g. a domain-adversarial loss; see :meth:`training_step`)."""
-        total = 0.0
+        # Per task: the mean over the labelled utterances (class-weighted) of the whole global batch. Under DDP each
+        # process sums its share and divides by the global weight (an all-reduce every step, on every process), and
+        # DDP's gradient averaging over N processes is undone by × N: the gradient of the one-process loss.
+        size = self._world_size()
+        total = None
         for task, out in logits.items():
             y = batch["utterance"][f"y_{task}"]
-            if (y >= 0).any():
-                ce = F.cross_entropy(out.float(), y, weight=getattr(self, f"cw_{task}"), ignore_index=-1)
-                total = total + self.train_cfg.task_weights.get(task, 1.0) * ce
+            weight = getattr(self, f"cw_{task}")
+            labelled = y[y >= 0]
+            denominator = (weight[labelled].sum() if weight is not None else labelled.new_tensor(labelled.numel()))
+            denominator = self._sum_over_processes(denominator.float().detach(), size)
+            if denominator > 0:
+                ce = F.cross_entropy(out.float(), y, weight=weight, ignore_index=-1, reduction="sum")
+                term = self.train_cfg.task_weights.get(task, 1.0) * ce * (size / denominator)
+                total = term if total is None else total + term
         for term in (auxiliary or {}).values():
-            total = total + term
-        return total if torch.is_tensor(total) else logits[next(iter(logits))].sum() * 0.0
+            total = term if total is None else total + term
+        # No label anywhere (a DDP process's label-less padding copy): a zero that still reaches the parameters.
+        return total if total is not None else logits[next(iter(logits))].sum() * 0.0
+
+    def _world_size(self) -> int:
+        trainer = self._trainer  # None outside a Trainer (the property would raise)
+        return 1 if trainer is None else int(trainer.world_size)
+
+    @staticmethod
+    def _sum_over_processes(value: torch.Tensor, size: int) -> torch.Tensor:
+        if size > 1:
+            value = value.clone()
+            torch.distributed.all_reduce(value)
+        return value
 
     def training_step(self, batch, batch_idx):
         # A model may define ``forward_train(batch) -> (logits, {name: loss term})`` when training adds terms of its
@@ -72,7 +96,9 @@ class TaskModule(L.LightningModule):
         logits, auxiliary = forward_train(batch) if forward_train is not None else (self(batch), {})
         loss = self.loss(logits, batch, auxiliary)
         n = batch["utterance"].num_nodes
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        # Under DDP a process's loss is N × its share of the global loss: the mean over processes is the global loss.
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n,
+                 sync_dist=self._world_size() > 1)
         for name, term in auxiliary.items():
             self.log(f"train_{name}", term, on_step=False, on_epoch=True, batch_size=n)
         return loss
@@ -91,6 +117,9 @@ class TaskModule(L.LightningModule):
         for task, out in logits.items():
             store.setdefault(f"{task}/pred", []).append(out.argmax(-1).detach())
             store.setdefault(f"{task}/true", []).append(batch["utterance"][f"y_{task}"].detach())
+        order = utterance_index(batch)  # conversation index per utterance, when the loader records it (DDP)
+        if order is not None:
+            store.setdefault("order", []).append(order.detach())
 
     def validation_step(self, batch, batch_idx):
         self._collect("dev", batch)
@@ -98,34 +127,31 @@ class TaskModule(L.LightningModule):
     def test_step(self, batch, batch_idx):
         self._collect("test", batch)
 
-    def _gathered(self, parts: list[torch.Tensor]) -> torch.Tensor:
-        local = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long, device=self.device)
-        if self.trainer is None or self.trainer.world_size == 1:
-            return local.cpu()
-        # DDP: ranks hold different numbers of utterances; pad with -1 (= ignored), gather, drop the padding.
-        size = torch.tensor([local.numel()], device=local.device)
-        longest = int(self.all_gather(size).max())
-        padded = torch.full((longest,), -1, dtype=local.dtype, device=local.device)
-        padded[: local.numel()] = local
-        gathered = self.all_gather(padded).reshape(-1).cpu()
-        return gathered
-
     def _finish(self, stage: str) -> None:
         store = self._outputs.pop(stage, {})
+        order = torch.cat(store.pop("order")) if "order" in store else None
+        local = {key: torch.cat(parts) for key, parts in store.items()}
+        if not local:
+            return
+        # DDP: every process holds the utterances of its own batches; gather them all, each exactly once (padding
+        # copies dropped), in one-process order, so every process computes the one-process score.
+        gathered = gather_in_order(local, order, self.all_gather if self._world_size() > 1 else None)
         scores: dict[str, float] = {}
+        predictions: dict[str, torch.Tensor] = {}
         for task in self.label_spaces:
-            if f"{task}/true" not in store:
+            if f"{task}/true" not in gathered:
                 continue
-            y_true = self._gathered(store[f"{task}/true"])
-            y_pred = self._gathered(store[f"{task}/pred"])
+            y_true, y_pred = gathered[f"{task}/true"], gathered[f"{task}/pred"]
             keep = y_true >= 0
             name = self.metrics[task]
             value = score(name, y_true[keep].numpy(), y_pred[keep].numpy(), self.label_spaces[task])
             scores[task] = value
+            predictions[task] = y_pred
             self.log(f"{stage}/{task}/{name}", value, sync_dist=False)
         if scores:
             self.log(f"{stage}_score", self.monitor_value(scores), prog_bar=True, sync_dist=False)
         self.last_scores[stage] = scores
+        self.last_predictions[stage] = predictions
 
     def monitor_value(self, scores: Mapping[str, float]) -> float:
         mode = self.train_cfg.monitor

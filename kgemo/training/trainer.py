@@ -27,14 +27,14 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from ..devices import cuda_available, mixed_precision
 from ..errors import KgemoError
-from ..graphs.batching import GraphLoader, batches
+from ..graphs.batching import batches
 from ..metrics import class_weights, classification_report, confusion_matrix_png, score
 from ..models import load_model, save_model
-from ..models.predict import predict
 from ..pipeline import InputPipeline, PipelineSpec
 from ..storage import atomic_write, read_json, write_json
 from .config import DataConfig, ExperimentConfig
 from .data import PreparedData, prepare_data
+from .distributed import GraphDataModule, ddp_strategy, init_from_env, predict_distributed, world
 from .module import TaskModule
 
 __all__ = ["fit", "evaluate", "build_model", "score_graphs"]
@@ -52,9 +52,10 @@ def score_graphs(model, graphs, transform, label_spaces, metrics, batch_size: in
     """The dataset metric of every task on ``graphs`` (labels -1 ignored).
 
     With ``report_dir``, also writes ``report_<split>_<task>.json`` (per-class precision / recall / F1) and
-    ``confusion_<split>_<task>.png`` there.
+    ``confusion_<split>_<task>.png`` there. In a DDP process group the processes share the batches and all get
+    every prediction back, each utterance scored once (:func:`~kgemo.training.distributed.predict_distributed`).
     """
-    probs = predict(model, graphs, transform, batch_size, device)
+    probs = predict_distributed(model, graphs, transform, batch_size, device)
     out = {}
     for task, p in probs.items():
         y = torch.cat([g["utterance"][f"y_{task}"] for g in graphs]).numpy()
@@ -136,11 +137,12 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
             weights[task] = torch.as_tensor(class_weights(data.train_labels(task).numpy(), len(space),
                                                           tc.class_weights))
     transform = data.pipeline.transform
-    train_loader = GraphLoader(data.graphs["train"], tc.batch_size, shuffle=True, transform=transform,
-                               num_workers=tc.num_workers)
-    dev_loader = GraphLoader(data.graphs["dev"], tc.batch_size * 4, transform=transform,
-                             num_workers=tc.num_workers)
-    module = TaskModule(model, data.label_spaces, data.metrics, tc, weights, steps_per_epoch=len(train_loader))
+    # Loaders made in each process: under DDP every process trains on its share of each global batch of
+    # tc.batch_size conversations and evaluates whole one-process batches, none twice (kgemo.training.distributed).
+    loaders = GraphDataModule(data.graphs["train"], data.graphs.get("dev") or [], tc.batch_size, tc.batch_size * 4,
+                              seed=config.seed, transform=transform, num_workers=tc.num_workers)
+    steps = loaders.steps_per_epoch
+    module = TaskModule(model, data.label_spaces, data.metrics, tc, weights, steps_per_epoch=steps)
     prepare = getattr(model, "prepare_training", None)
     if prepare is not None:
         # A model that needs statistics of its training data before the first step (kgemo.adapt's class centres)
@@ -156,7 +158,8 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
     progress = sys.stderr.isatty() if tc.progress is None else tc.progress
     gpu = cuda_available() and tc.accelerator in ("auto", "gpu", "cuda")
     trainer = L.Trainer(
-        max_epochs=tc.epochs, accelerator=tc.accelerator, devices=tc.devices, strategy=tc.strategy,
+        max_epochs=tc.epochs, accelerator=tc.accelerator, devices=tc.devices, num_nodes=tc.num_nodes,
+        strategy=ddp_strategy(tc.strategy), use_distributed_sampler=False,
         precision=_precision(tc.precision, tc.accelerator), gradient_clip_val=tc.grad_clip or None,
         # scatter-add has no deterministic CUDA kernel: warn there instead of failing.
         deterministic=("warn" if gpu else True) if tc.deterministic else False,
@@ -167,7 +170,7 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
         # A new logs/version_N per attempt, so a resumed run keeps the log of the epochs before the kill.
         logger=L.pytorch.loggers.CSVLogger(run_dir, name="logs"),
         default_root_dir=run_dir, enable_progress_bar=progress, enable_model_summary=False,
-        num_sanity_val_steps=0, log_every_n_steps=max(1, min(50, len(train_loader))))
+        num_sanity_val_steps=0, log_every_n_steps=max(1, min(50, steps)))
     last = run_dir / "checkpoints" / "last.ckpt"
     ckpt = str(last) if resume and last.exists() else None
     if ckpt:
@@ -177,10 +180,13 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
         # Lightning-internal deprecation noise, and its advice to add DataLoader workers (graphs are in memory).
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        # Under DDP the dev scores are computed from every process's gathered predictions (the same value in each
+        # process), so Lightning's advice to average them over processes does not apply.
+        warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed setting.*")
         # Resume loads tensors and plain containers only (kgemo's checkpoints hold nothing else), never a full
         # unpickle: a checkpoint file could run code otherwise.
         try:
-            trainer.fit(module, train_loader, dev_loader, ckpt_path=ckpt, weights_only=True)
+            trainer.fit(module, datamodule=loaders, ckpt_path=ckpt, weights_only=True)
         except pickle.UnpicklingError as exc:
             reason = str(exc).splitlines()[0][:200]
             raise KgemoError(f"{ckpt}: the checkpoint cannot be loaded safely (it holds more than tensors and plain "
@@ -188,11 +194,12 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
     train_time = time.perf_counter() - start
     epochs_run = trainer.current_epoch
 
-    if not trainer.is_global_zero:
-        return {}
+    # Every DDP process scores dev and test below (each takes its share of the batches); process 0 writes.
+    trainer.strategy.barrier("kgemo-best-model")  # process 0 has written the best model folder
     if not (run_dir / "model" / "config.json").exists():
         raise KgemoError(f"{run_dir}: no dev evaluation happened, so there is no best model")
     best, _ = load_model(run_dir / "model")
+    device = trainer.strategy.root_device if world()[1] > 1 else "cpu"
     results = {"complete": True, "config": config.name, "model": config.model.name, "seed": config.seed,
                "datasets": config.data.datasets, "target_datasets": config.data.target_datasets,
                "encoder": config.data.encoder,
@@ -206,7 +213,10 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
     for split in ("dev", "test"):
         if data.graphs.get(split):
             results[split] = score_graphs(best, data.graphs[split], transform, data.label_spaces, data.metrics,
-                                          report_dir=run_dir, split=split)
+                                          device=device, report_dir=run_dir if trainer.is_global_zero else None,
+                                          split=split)
+    if not trainer.is_global_zero:
+        return {}
     write_json(metrics_path, results)
     return results
 
@@ -224,7 +234,12 @@ def evaluate(model_dir: str | Path, split: str = "test", datasets: Sequence[str]
         root: dataset root (default ``KGEMO_DATA`` or ``../shared/data``).
         max_conversations: the first N conversations per dataset (smoke runs).
         metrics: more metric names to report for every task (``scores_by_metric``), besides the trained one.
+
+    Under ``torchrun --nproc-per-node N`` (or any launcher that sets ``WORLD_SIZE``/``RANK``/``MASTER_ADDR``) the
+    processes join one group and share the batches; each utterance is scored once and every process returns the
+    one-process result (same predictions, bit for bit on the same hardware).
     """
+    distributed = init_from_env()
     model, saved = load_model(model_dir)
     spec = PipelineSpec.from_dict(saved, source=f"{Path(model_dir) / 'config.json'}")
     if not spec.data.get("datasets") or not spec.data.get("tasks"):
@@ -239,11 +254,12 @@ def evaluate(model_dir: str | Path, split: str = "test", datasets: Sequence[str]
                       encoder=spec.encoder, root=root, max_conversations=max_conversations)
     prepared = prepare_data(data, splits=(split,), pipeline=pipeline)
     graphs = prepared.graphs[split]
-    scores = score_graphs(model, graphs, pipeline.transform, model.label_spaces, prepared.metrics)
+    device = f"cuda:{torch.cuda.current_device()}" if distributed and torch.cuda.is_available() else "cpu"
+    scores = score_graphs(model, graphs, pipeline.transform, model.label_spaces, prepared.metrics, device=device)
     out = {"model": str(model_dir), "split": split, "datasets": data.datasets, "metrics": prepared.metrics,
            "scores": scores, "utterances": int(sum(g["utterance"].num_nodes for g in graphs))}
     if metrics:
-        probs = predict(model, graphs, pipeline.transform)
+        probs = predict_distributed(model, graphs, pipeline.transform, device=device)
         out["scores_by_metric"] = {}
         for task, p in probs.items():
             y = torch.cat([g["utterance"][f"y_{task}"] for g in graphs]).numpy()
