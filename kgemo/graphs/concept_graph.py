@@ -97,8 +97,9 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
 
     name = "concept"
     # Bump when the output changes for the same inputs — including changes to the KB's token normalisation
-    # (kgemo.knowledge.text), which the KB checksum does not cover. 2: verb stems prefer "hope" over "hop"; 3: token VAD.
-    version = "3"
+    # (kgemo.knowledge.text), which the KB checksum does not cover. 2: verb stems prefer "hope" over "hop"; 3: token VAD;
+    # 4: concept VAD, self edges and selection.
+    version = "4"
     cache = True  # KB lookups: reading the cache back is ~5x faster than building (scripts/benchmark.py train)
     knowledge = ("conceptnet",)
     settings_class = ConceptGraphSettings
@@ -134,6 +135,8 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
         c_uniq, c_index = np.unique(concept_kid, return_inverse=True)
         data["concept"].kid = torch.from_numpy(c_uniq.astype(np.int64))
         data["concept"].num_nodes = len(c_uniq)
+        data["concept"].vad = torch.from_numpy(np.asarray(kb.vad(c_uniq), dtype=np.float32).reshape(-1, 3))
+        data["concept"].vad_known = torch.from_numpy(np.asarray(kb.vad_known(c_uniq), dtype=bool))
         e = data["concept", "linked", "token"]
         e.edge_index = torch.from_numpy(np.stack([c_index.reshape(-1), tok_of_edge]).astype(np.int64))
         e.weight = torch.from_numpy(weight.astype(np.float32))

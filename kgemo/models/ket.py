@@ -28,6 +28,7 @@ class KETConfig(ModelConfig):
     relatedness: str = "code"   # "code": confidence × |cos| (official code); "paper": |cos| min-max per token
     word_vectors: bool = True   # token vector holds the word's own embedding g_t (else only knowledge and VAD)
     knowledge_dropout: float | None = None  # dropout on the pooled knowledge vector (None = the model's dropout)
+    concept_affect: bool = False  # token vector also holds its concepts' attention-weighted VAD (an affect channel)
 
 
 @register_model
@@ -47,6 +48,8 @@ class KET(UtteranceStateModel):
        when unknown, so the word's affect is a feature and not only the attention prior). With
        ``word_vectors=False`` the word's own embedding is left out: the utterance's sentence embedding already
        carries the words, and :math:`\mathbf{e}_t = [\mathbf{k}_t \Vert \mathbf{a}_t]` is knowledge only.
+       With ``concept_affect`` it also holds :math:`\mathbf{s}_t = \sum_c \alpha_c (\mathrm{VAD}_c - 0.5)`, the
+       affect of the concepts as attended (KET's "affective" attention made a feature the classifier reads).
     4. Utterance knowledge :math:`\mathbf{z}_i = \sum_t \beta_t \mathbf{e}_t` (attention pooling over the
        utterance's tokens; the paper's utterance-level self-attention).
     5. :math:`\mathbf{h}_i = \mathrm{ContextTransformer}(\mathbf{W}_{in}\mathbf{x}_i + \mathbf{W}_z
@@ -75,7 +78,7 @@ class KET(UtteranceStateModel):
         # learned maps on the word side are the attention scorer and one output projection (a trained projection
         # per word overfit MELD's 10k utterances).
         self.concept_attention = KETConceptAttention(c.lambda_init, c.learn_lambda, c.concentration, c.relatedness)
-        width = (2 if c.word_vectors else 1) * c.concept_dim + 3                          # token vector e_t
+        width = (2 if c.word_vectors else 1) * c.concept_dim + 3 + (3 if c.concept_affect else 0)  # e_t
         self.token_pool = AttentionPooling(width, score_hidden=64)
         # Knowledge enters as a residual through a zero-initialised projection: training starts from the
         # no-knowledge model and only moves away from it where the concepts help.
@@ -104,7 +107,15 @@ class KET(UtteranceStateModel):
                                           link.affect, return_attention_weights=True)      # [T, D], [E]
         # 3-4. Token vectors [word; knowledge; centred VAD of the word], pooled per utterance.
         vad = (tok.vad - 0.5) * tok.vad_known.unsqueeze(-1).float()                        # [T, 3], 0 if unknown
-        e = torch.cat([tok.x, k, vad] if self.config.word_vectors else [k, vad], -1)     # [T, width]
+        parts = [tok.x, k, vad] if self.config.word_vectors else [k, vad]
+        if self.config.concept_affect:
+            # s_t = Σ_c α_c (VAD_c − 0.5): the concepts' affect, weighted as the model attends to them. A channel this
+            # narrow is the knowledge the sentence embedding lacks, and its gradient teaches α which concepts' valence
+            # fits the emotion (what the evidence shows).
+            cvad = (con.vad - 0.5) * con.vad_known.unsqueeze(-1).float()                   # [C, 3]
+            src, dst = link.edge_index
+            parts.append(scatter(alpha.unsqueeze(-1) * cvad[src], dst, 0, dim_size=tok.x.size(0), reduce="sum"))
+        e = torch.cat(parts, -1)                                                           # [T, width]
         z, beta = self.token_pool(e, tok_utt, n)                                           # [N, width], [T]
 
         # 5. Fuse with the utterance embedding; context.

@@ -84,3 +84,21 @@ def test_load_model_errors_name_the_folder(tmp_path):
 
     with pytest.raises(KgemoError, match="not a kgemo model folder"):
         load_model(tmp_path)
+
+
+@pytest.mark.parametrize("affect", [True, False])
+def test_ket_concept_affect_channel_reads_the_concepts_vad(tiny_encoder, affect):
+    from kgemo.graphs import batches
+    from kgemo.models import KET, KETConfig
+
+    data = tiny_prepared(tiny_encoder, "concept", sizes=(3, 1, 1))
+    cfg = data.pipeline.fill_widths(KETConfig(hidden=32, heads=2, concept_affect=affect, word_vectors=False))
+    torch.manual_seed(0)
+    model = KET(cfg, data.label_spaces).eval()
+    torch.nn.init.normal_(model.knowledge_out[1].weight)  # zero-initialised: give the knowledge a say
+    batch = next(batches(data.graphs["train"], 3, data.pipeline.transform))
+    assert batch["concept"].vad.shape == (batch["concept"].num_nodes, 3)
+    before = model(batch)["emotion"]
+    batch["concept"].vad = 1.0 - batch["concept"].vad            # flip every concept's valence, arousal, dominance
+    after = model(batch)["emotion"]
+    assert (not torch.allclose(before, after)) == affect
