@@ -10,6 +10,7 @@ already computed — and warnings for inputs it had to cut.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import sys
 import warnings
@@ -103,6 +104,10 @@ class Annotator:
             machine one thread was 50× faster for the model and 3× for the search. ``None`` leaves the settings
             alone (they are process-wide: use ``None`` when annotating from several Python threads at once).
         name: how the model was named (recorded in results).
+        evidence: how concepts are ranked: ``"occlusion"`` (default: by how much removing the concept lowers the
+            predicted label's probability — the concepts the prediction rests on, :mod:`kgemo.annotate.occlusion`;
+            one extra batched forward pass per conversation) or ``"attention"`` (by the attention weight
+            :math:`w_c`, no extra pass).
 
     Example:
         >>> from kgemo import Annotator
@@ -116,7 +121,10 @@ class Annotator:
 
     def __init__(self, model, pipeline, events: Any = "default", top_k: int = 5, top_events: int = 1,
                  event_relations: Sequence[str] = DEFAULT_EVENT_RELATIONS, batch_size: int = 16,
-                 device: str | torch.device | None = None, compute_threads: int | None = 1, name: str | None = None):
+                 device: str | torch.device | None = None, compute_threads: int | None = 1, name: str | None = None,
+                 evidence: str = "occlusion"):
+        if evidence not in ("occlusion", "attention"):
+            raise ValueError(f"evidence must be 'occlusion' or 'attention', got {evidence!r}")
         if top_k < 0 or top_events < 0 or batch_size < 1:
             raise ValueError(f"top_k and top_events must be >= 0 and batch_size >= 1, got {top_k}, {top_events}, "
                              f"{batch_size}")
@@ -125,6 +133,7 @@ class Annotator:
         self.model = model.eval().to(self.device)
         self.pipeline = pipeline
         self.top_k, self.top_events = int(top_k), int(top_events)
+        self.evidence = evidence
         self.event_relations = tuple(event_relations)
         self.batch_size = int(batch_size)
         self.compute_threads = compute_threads if self.device.type == "cpu" else None
@@ -309,7 +318,11 @@ class Annotator:
                 labels_b, probs_b = self._labels(p)
                 labels += labels_b
                 probs += probs_b
-                concepts += self._concepts(batch, ev, top_k)
+                if self.evidence == "occlusion" and "concept_edge_weight" in ev and top_k > 0:
+                    ranked = self._concepts(batch, ev, None)      # every concept, then by its occlusion effect
+                    concepts += self._by_effect(graphs[g_start:g_start + n_graphs], p, ranked, top_k)
+                else:
+                    concepts += self._concepts(batch, ev, top_k)
                 if model_events:
                     events += self._graph_events(batch, ev, convs[g_start:g_start + n_graphs])
                 self._keep_weights(graphs[g_start:g_start + n_graphs], ev)
@@ -341,14 +354,49 @@ class Annotator:
                 out[i][task] = dict(zip(names, rounded[i]))
         return labels, out
 
-    def _concepts(self, batch, ev: Mapping[str, torch.Tensor], top_k: int) -> list[list[ConceptEvidence]]:
-        r"""Top-``top_k`` concepts per utterance of ``batch``, by :math:`w_c = \sum_t \beta_t\alpha_{c,t}`.
+    def _by_effect(self, graphs, probs: Mapping[str, torch.Tensor], concepts: list[list[ConceptEvidence]],
+                   top_k: int) -> list[list[ConceptEvidence]]:
+        """``concepts`` (per utterance of ``graphs``) with their occlusion effect on the first task's predicted
+        label, the top ``top_k`` by effect."""
+        from .occlusion import occlusion_effects
+
+        task = self.tasks[0]
+        out, start = [], 0
+        for g in graphs:
+            n = g["utterance"].num_nodes
+            mine = concepts[start:start + n]
+            link = g["concept", "linked", "token"]
+            if any(mine) and link.edge_index.size(1):
+                src, dst = link.edge_index.numpy()
+                ok = ~link.is_self.numpy() if "is_self" in link else np.ones(len(src), bool)
+                tok_utt = np.empty(g["token"].num_nodes, np.int64)
+                t_edge = g["token", "in", "utterance"].edge_index.numpy()
+                tok_utt[t_edge[0]] = t_edge[1]
+                utt = tok_utt[dst]
+                groups = {i: np.unique(src[ok & (utt == i)]) for i in range(n) if mine[i]}
+                effects = occlusion_effects(self.model, g, self.transform, task, probs[task][start:start + n],
+                                            groups, utt, src, ok, device=self.device)
+                names = self.kb.concepts
+                kid = g["concept"].kid.numpy()
+                for i, nodes in groups.items():
+                    effect = {names[kid[c]]: round(float(e), _DIGITS) for c, e in zip(nodes, effects[i])}
+                    ranked = [dataclasses.replace(c, effect=effect.get(c.concept)) for c in mine[i]]
+                    mine[i] = sorted(ranked, key=lambda c: -(c.effect if c.effect is not None else -1.0))[:top_k]
+            out += [m[:top_k] for m in mine]
+            start += n
+        return out
+
+    def _concepts(self, batch, ev: Mapping[str, torch.Tensor], top_k: int | None) -> list[list[ConceptEvidence]]:
+        r"""Top-``top_k`` concepts per utterance of ``batch`` (all with ``None``), by
+        :math:`w_c = \sum_t \beta_t\alpha_{c,t}`.
 
         Vectorised over the batch: one group per (utterance, concept node); its weight is the sum of its edges'
         :math:`\beta_t\alpha_{c,t}`, its ``token`` / ``relation`` those of its largest edge.
         """
         n_utt = batch["utterance"].num_nodes
         out: list[list[ConceptEvidence]] = [[] for _ in range(n_utt)]
+        if top_k is None:
+            top_k = batch["concept"].num_nodes if "concept" in batch.node_types else 0
         if top_k == 0 or "concept_edge_weight" not in ev or "token_weight" not in ev or self.kb is None:
             return out
         link = batch["concept", "linked", "token"]

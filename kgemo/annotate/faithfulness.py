@@ -14,6 +14,9 @@ word, not knowledge, and is never counted). For every utterance with at least ``
   fear negative; neutral and surprise left out), the share whose top concepts' mean NRC-VAD valence
   :math:`\bar V - 0.5` has the gold's sign, against random concepts of the same tokens.
 
+Evidence is ranked by the attention weights (``rank="attention"``) or by each concept's occlusion effect on the
+predicted label (``rank="occlusion"``, :mod:`kgemo.annotate.occlusion`).
+
 Removing a concept deletes its ``(concept, linked, token)`` edges into that utterance's tokens; the rest of the
 conversation is untouched and the model runs on the whole conversation, so the context it sees stays the same.
 """
@@ -26,12 +29,13 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch, HeteroData
 
+from .occlusion import LINK, drop_edges, occlusion_effects
+
 __all__ = ["EvidenceScores", "evidence_faithfulness", "POSITIVE", "NEGATIVE"]
 
 #: Emotion labels with a positive / negative valence (both datasets' names and the Ekman-7 space).
 POSITIVE = frozenset({"joy", "happiness", "happy", "joyful"})
 NEGATIVE = frozenset({"anger", "angry", "mad", "sadness", "sad", "disgust", "fear", "scared"})
-LINK = ("concept", "linked", "token")
 
 
 @dataclass
@@ -77,14 +81,10 @@ def _concept_weights(g: HeteroData, alpha: np.ndarray, beta: np.ndarray):
     return out, src, utt, keep
 
 
-def _without(g: HeteroData, drop: np.ndarray) -> HeteroData:
-    return g.edge_subgraph({LINK: torch.from_numpy(np.flatnonzero(~drop))})
-
-
 @torch.no_grad()
 def evidence_faithfulness(model, pipeline, conversations: Sequence[Any], task: str = "emotion", top: int = 3,
                           draws: int = 3, min_concepts: int = 4, seed: int = 0, batch_size: int = 64,
-                          features: Sequence[np.ndarray] | None = None) -> EvidenceScores:
+                          features: Sequence[np.ndarray] | None = None, rank: str = "attention") -> EvidenceScores:
     """Comprehensiveness, sufficiency and affective agreement of ``model``'s concept evidence (module docstring).
 
     Args:
@@ -110,14 +110,14 @@ def evidence_faithfulness(model, pipeline, conversations: Sequence[Any], task: s
     transform = pipeline.transform
     comp, comp_r, suff, suff_r, agree, agree_r = [], [], [], [], [], []
 
-    def run(copies: list[HeteroData]) -> list[torch.Tensor]:
+    def run(g: HeteroData, drops: list[np.ndarray]) -> list[torch.Tensor]:
+        """Probabilities of each perturbed copy of ``g`` (one ``[N, classes]`` tensor per mask)."""
         out = []
-        for a in range(0, len(copies), batch_size):
-            batch = Batch.from_data_list(copies[a:a + batch_size])
+        for a in range(0, len(drops), batch_size):
+            batch = drop_edges(g, drops[a:a + batch_size])
             batch = transform(batch) if transform is not None else batch
             probs = torch.softmax(model(batch)[task].float(), -1)
-            sizes = [c["utterance"].num_nodes for c in copies[a:a + batch_size]]
-            out += list(torch.split(probs, sizes))
+            out += list(torch.split(probs, g["utterance"].num_nodes))
         return out
 
     for g in graphs:
@@ -131,8 +131,12 @@ def evidence_faithfulness(model, pipeline, conversations: Sequence[Any], task: s
         alpha = alpha.mean(-1) if alpha.ndim > 1 else alpha
         beta = ev["token_weight"].detach().numpy().astype(np.float64)
         per_utt, src, utt, not_self = _concept_weights(g, alpha, beta)
+        if rank == "occlusion":
+            effects = occlusion_effects(model, g, transform, task, p_full, {i: n for i, (n, _) in per_utt.items()},
+                                        utt, src, not_self, batch_size)
+            per_utt = {i: (nodes, effects[i]) for i, (nodes, _) in per_utt.items()}
         gold = g["utterance"][f"y_{task}"].numpy()
-        copies, jobs = [], []
+        drops, jobs = [], []
         for i, (nodes, w) in per_utt.items():
             if len(nodes) < max(top, 1):
                 continue
@@ -147,15 +151,15 @@ def evidence_faithfulness(model, pipeline, conversations: Sequence[Any], task: s
             if len(nodes) < min_concepts:
                 continue
             mine = not_self & (utt == i)
-            copies.append(_without(g, mine & np.isin(src, top_nodes)))            # drop the evidence
-            copies.append(_without(g, mine & ~np.isin(src, top_nodes)))           # keep only the evidence
+            drops.append(mine & np.isin(src, top_nodes))            # drop the evidence
+            drops.append(mine & ~np.isin(src, top_nodes))           # keep only the evidence
             for r in randoms:
-                copies.append(_without(g, mine & np.isin(src, r)))
-                copies.append(_without(g, mine & ~np.isin(src, r)))
+                drops.append(mine & np.isin(src, r))
+                drops.append(mine & ~np.isin(src, r))
             jobs.append(i)
         if not jobs:
             continue
-        probs = run(copies)
+        probs = run(g, drops)
         per = 2 + 2 * draws
         for j, i in enumerate(jobs):
             y_hat = int(p_full[i].argmax())
@@ -169,4 +173,5 @@ def evidence_faithfulness(model, pipeline, conversations: Sequence[Any], task: s
     mean = lambda xs: float(np.mean(xs)) if xs else 0.0  # noqa: E731
     return EvidenceScores(mean(comp), mean(comp_r), mean(suff), mean(suff_r), mean(agree), mean(agree_r),
                           len(comp), len(agree),
-                          {"top": top, "draws": draws, "min_concepts": min_concepts, "seed": seed, "task": task})
+                          {"top": top, "draws": draws, "min_concepts": min_concepts, "seed": seed, "task": task,
+                           "rank": rank})

@@ -47,6 +47,9 @@ class ConceptEvidence:
         vad: the concept's (valence, arousal, dominance) from NRC-VAD, each in [0, 1].
         vad_known: whether the VAD came from the lexicon (otherwise the neutral 0.5s).
         source: ``"conceptnet"`` (or ``"rdf"`` for a user's KB).
+        effect: how much the predicted label's probability drops when this concept is removed from the utterance
+            (occlusion, :mod:`kgemo.annotate.occlusion`): positive = the concept supports the label. ``None`` when
+            the annotator ranks by attention only.
     """
 
     concept: str
@@ -60,6 +63,7 @@ class ConceptEvidence:
     vad: tuple[float, float, float]
     vad_known: bool
     source: str = "conceptnet"
+    effect: float | None = None
 
     @property
     def head(self) -> str:
@@ -73,7 +77,7 @@ class ConceptEvidence:
         return {"concept": self.concept, "token": self.token, "relation": self.relation,
                 "direction": self.direction, "weight": self.weight, "attention": self.attention,
                 "token_weight": self.token_weight, "confidence": self.confidence, "vad": list(self.vad),
-                "vad_known": self.vad_known, "source": self.source}
+                "vad_known": self.vad_known, "source": self.source, "effect": self.effect}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ConceptEvidence":

@@ -20,6 +20,8 @@ def add_arguments(p) -> None:
     p.add_argument("--draws", type=int, default=3, help="random draws per utterance for the baselines")
     p.add_argument("--max-conversations", type=int, default=None, help="first N test conversations (smoke runs)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--rank", nargs="+", default=["attention", "occlusion"],
+                   help="how evidence is ranked: the model's attention weights, or each concept's occlusion effect")
 
 
 def run(args) -> dict:
@@ -43,14 +45,14 @@ def run(args) -> dict:
         variant = {"selection": graph.get("selection", "confidence"), "self_concept": graph.get("self_concept", False),
                    "min_score": graph.get("min_score"), "past_only": graph.get("past_only"),
                    "relatedness": getattr(model.config, "relatedness", None)}
-        for ds in args.datasets:
+        for ds, rank in [(d, r) for d in args.datasets for r in args.rank]:
             convs = load_dataset(ds, "test")[: args.max_conversations]
             t = time.perf_counter()
-            s = evidence_faithfulness(model, pipeline, convs, top=args.top, draws=args.draws)
+            s = evidence_faithfulness(model, pipeline, convs, top=args.top, draws=args.draws, rank=rank)
             d = s.to_dict()
             rows.append({"model": name if name == "default" else Path(name).as_posix(), "model_type": model.name,
                          "encoder": spec.encoder if spec.encoder == "default" else Path(spec.encoder).name,
-                         "kb": spec.knowledge["conceptnet"].path, **variant, "dataset": ds,
+                         "kb": spec.knowledge["conceptnet"].path, **variant, "dataset": ds, "evidence rank": rank,
                          "utterances": d["utterances"],
                          "comprehensiveness": d["comprehensiveness"],
                          "random comprehensiveness": d["comprehensiveness_random"],

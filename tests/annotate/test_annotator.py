@@ -9,6 +9,7 @@ import torch
 from annotate_data import CONVERSATION
 
 from kgemo import Conversation, Utterance
+from kgemo.data import as_conversation
 from kgemo.annotate import AnnotationResult, Annotator
 from kgemo.encoders import TruncationWarning
 from kgemo.errors import DataFormatError, KgemoError
@@ -309,3 +310,42 @@ def test_the_words_own_concept_is_never_listed_as_evidence(tiny_encoder, tiny_kb
     res = Annotator(model, pipe, events=None, device="cpu").annotate(CONVERSATION, top_k=50)
     listed = [(c.concept, c.token) for u in res for c in u.concepts]
     assert listed and all(concept != token for concept, token in listed)
+
+
+def test_occlusion_ranks_concepts_by_what_removing_them_does(tiny_encoder, tiny_kb_dir):
+    from torch_geometric.data import Batch
+
+    from kgemo.data import label_space
+    from kgemo.graphs import get_builder
+    from kgemo.knowledge import ConceptNetKB
+    from kgemo.models import KET, KETConfig
+    from kgemo.pipeline import InputPipeline
+
+    kb = ConceptNetKB.load(tiny_kb_dir)
+    pipe = InputPipeline(get_builder("concept", concepts_per_token=4, window=2), tiny_encoder, {"conceptnet": kb},
+                         {"conceptnet": str(tiny_kb_dir)}, "tiny")
+    torch.manual_seed(1)
+    model = KET(pipe.fill_widths(KETConfig(hidden=16, heads=2, context_layers=1)),
+                {"emotion": label_space("meld", "emotion")}).eval()
+    torch.nn.init.normal_(model.knowledge_out[1].weight, std=2.0)  # zero-initialised: give knowledge a say
+    occl = Annotator(model, pipe, events=None, device="cpu").annotate(CONVERSATION, top_k=50)
+    att = Annotator(model, pipe, events=None, device="cpu", evidence="attention").annotate(CONVERSATION, top_k=50)
+    i = max(range(len(occl)), key=lambda k: len(occl[k].concepts))
+    effects = [c.effect for c in occl[i].concepts]
+    assert len(effects) >= 2 and effects == sorted(effects, reverse=True) and max(map(abs, effects)) > 1e-4
+    assert all(c.effect is None for c in att[i].concepts)
+    assert {c.concept for c in occl[i].concepts} == {c.concept for c in att[i].concepts}
+    # The top effect, recomputed by hand: drop that concept's edges into utterance i's tokens and re-predict.
+    g = pipe.graphs([as_conversation(CONVERSATION)], {})[0]
+    link, kid = g["concept", "linked", "token"], g["concept"].kid
+    tok_utt = torch.empty(g["token"].num_nodes, dtype=torch.long)
+    tok_utt[g["token", "in", "utterance"].edge_index[0]] = g["token", "in", "utterance"].edge_index[1]
+    top = kb.concept_id(occl[i].concepts[0].concept)
+    drop = (kid[link.edge_index[0]] == top) & (tok_utt[link.edge_index[1]] == i)
+    full = torch.softmax(model(pipe.transform(Batch.from_data_list([g])))["emotion"], -1)[i]
+    cut = g.edge_subgraph({("concept", "linked", "token"): torch.nonzero(~drop).flatten()})
+    less = torch.softmax(model(pipe.transform(Batch.from_data_list([cut])))["emotion"], -1)[i]
+    y = int(full.argmax())
+    assert occl[i].concepts[0].effect == pytest.approx(float(full[y] - less[y]), abs=1e-5)
+    with pytest.raises(ValueError, match="evidence"):
+        Annotator(model, pipe, events=None, device="cpu", evidence="gradients")

@@ -70,3 +70,33 @@ def test_self_edges_are_never_evidence(tiny_encoder):
     s = evidence_faithfulness(ListensToJoy(), pipe, [conv], top=3)
     assert s.utterances == 0 and s.affective_utterances == 0
     assert np.isnan(s.comprehensiveness_ratio)
+
+
+def test_occlusion_finds_the_concept_the_prediction_rests_on(tiny_encoder):
+    pipe = InputPipeline(get_builder("concept", concepts_per_token=2, self_concept=True), tiny_encoder,
+                         {"conceptnet": FakeKB()}, {"conceptnet": "fake"}, "tiny")
+    conv = Conversation("c", [Utterance("happy dog sad", "A", {"emotion": "joy"})])
+    # The attention of this model also favours joy; make it favour everything else, so only occlusion can tell.
+    class Misleading(ListensToJoy):
+        def forward_explain(self, batch):
+            logits, ev = super().forward_explain(batch)
+            kid = batch["concept"].kid[batch["concept", "linked", "token"].edge_index[0]]
+            return logits, {**ev, "concept_edge_weight": torch.where(kid == JOY, 0.01, 1.0)}
+
+    base = math.exp(2) / (math.exp(2) + 6)
+    by_attention = evidence_faithfulness(Misleading(), pipe, [conv], top=1, draws=20, min_concepts=2)
+    by_occlusion = evidence_faithfulness(Misleading(), pipe, [conv], top=1, draws=20, min_concepts=2,
+                                         rank="occlusion")
+    assert by_attention.comprehensiveness == pytest.approx(0.0)            # it removed a concept that did nothing
+    assert by_occlusion.comprehensiveness == pytest.approx(base - 1 / 7)   # it removed joy
+    from kgemo.annotate.occlusion import occlusion_effects
+
+    g = pipe.graphs([conv], {"emotion": label_space("meld", "emotion")})[0]
+    link = g["concept", "linked", "token"]
+    src = link.edge_index[0].numpy()
+    effects = occlusion_effects(ListensToJoy(), g, pipe.transform, "emotion",
+                                torch.softmax(ListensToJoy()(pipe.transform(g.clone()))["emotion"], -1),
+                                {0: np.unique(src)}, np.zeros(len(src), np.int64), src, ~link.is_self.numpy())
+    kids = g["concept"].kid.numpy()[np.unique(src)]
+    assert effects[0][list(kids).index(JOY)] == pytest.approx(base - 1 / 7)
+    assert np.allclose(np.delete(effects[0], list(kids).index(JOY)), 0.0)

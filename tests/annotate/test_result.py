@@ -22,7 +22,7 @@ def test_json_round_trip_is_exact(result):
     u = d["utterances"][1]
     assert set(u) == {"index", "speaker", "text", "labels", "probabilities", "concepts", "events"}
     assert set(u["concepts"][0]) == {"concept", "token", "relation", "direction", "weight", "attention",
-                                     "token_weight", "confidence", "vad", "vad_known", "source"}
+                                     "token_weight", "confidence", "vad", "vad_known", "source", "effect"}
     assert set(d["utterances"][0]["events"][0]) == {"head", "relation", "tail", "score", "source", "provider"}
 
 
