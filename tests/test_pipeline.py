@@ -149,3 +149,10 @@ def test_atomic_write_gives_the_mode_an_ordinary_write_would(tmp_path):
         assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(umask)
+
+
+def test_an_encoder_inside_the_model_folder_resolves_against_it(tmp_path):
+    spec = PipelineSpec.from_dict({**OLD_SPEC, "encoder": "./minilm-lora"}, base_dir=tmp_path / "model")
+    assert spec.encoder == str(tmp_path / "model" / "minilm-lora")
+    assert PipelineSpec.from_dict({**OLD_SPEC, "encoder": "./minilm-lora"}).encoder == "./minilm-lora"
+    assert PipelineSpec.from_dict(OLD_SPEC, base_dir=tmp_path).encoder == "default"

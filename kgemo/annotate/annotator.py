@@ -158,14 +158,11 @@ class Annotator:
                 features; tests pass a tiny one).
             kwargs: :class:`Annotator` options (``top_k``, ``events``, ``batch_size``...).
         """
-        from ..models import load_model
-        from ..pipeline import InputPipeline, PipelineSpec
+        from ..pipeline import load_model_and_pipeline
 
         path = resolve_model_path(name_or_path)
-        model, saved = load_model(path)
-        spec = PipelineSpec.from_dict(saved, source=str(path / "config.json"))
         dev = pick_device(device)
-        pipeline = InputPipeline.from_spec(spec, dev, encoder=encoder)
+        model, pipeline, _ = load_model_and_pipeline(path, dev, encoder=encoder)
         kwargs.setdefault("name", "default" if str(name_or_path) == "default" else str(path))
         return cls(model, pipeline, device=dev, **kwargs)
 

@@ -30,7 +30,7 @@ from ..errors import KgemoError
 from ..graphs.batching import batches
 from ..metrics import class_weights, classification_report, confusion_matrix_png, score
 from ..models import load_model, save_model
-from ..pipeline import InputPipeline, PipelineSpec
+from ..pipeline import load_model_and_pipeline
 from ..storage import atomic_write, read_json, write_json
 from .config import DataConfig, ExperimentConfig
 from .data import PreparedData, prepare_data
@@ -240,13 +240,10 @@ def evaluate(model_dir: str | Path, split: str = "test", datasets: Sequence[str]
     one-process result (same predictions, bit for bit on the same hardware).
     """
     distributed = init_from_env()
-    model, saved = load_model(model_dir)
-    spec = PipelineSpec.from_dict(saved, source=f"{Path(model_dir) / 'config.json'}")
+    model, pipeline, spec = load_model_and_pipeline(model_dir)
     if not spec.data.get("datasets") or not spec.data.get("tasks"):
         raise KgemoError(f"{model_dir}: the model folder records no training data (datasets, tasks); cannot "
                          "evaluate")
-    pipeline = InputPipeline.from_spec(spec)
-    pipeline.check_model(model)
     info = spec.data
     data = DataConfig(datasets=list(datasets or info.get("target_datasets") or info["datasets"]),
                       tasks=list(info["tasks"]),

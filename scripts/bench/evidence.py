@@ -30,17 +30,13 @@ def run(args) -> dict:
     from kgemo.annotate.annotator import resolve_model_path
     from kgemo.annotate.faithfulness import evidence_faithfulness
     from kgemo.data import load_dataset
-    from kgemo.models import load_model
-    from kgemo.pipeline import InputPipeline, PipelineSpec
+    from kgemo.pipeline import load_model_and_pipeline
 
     torch.set_num_threads(args.threads)
     rows = []
     for name in args.models:
         path = resolve_model_path(name)
-        model, saved = load_model(path)
-        spec = PipelineSpec.from_dict(saved, str(path / "config.json"))
-        pipeline = InputPipeline.from_spec(spec)
-        pipeline.check_model(model)
+        model, pipeline, spec = load_model_and_pipeline(path)
         graph = spec.graph.to_dict()
         variant = {"selection": graph.get("selection", "confidence"), "self_concept": graph.get("self_concept", False),
                    "min_score": graph.get("min_score"), "past_only": graph.get("past_only"),
