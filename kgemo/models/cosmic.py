@@ -37,15 +37,18 @@ class CosmicConfig(ModelConfig):
     use_knowledge: bool = True     # False: every relation feature is zero — the same model without commonsense
 
 
-def relation_candidates(batch, relation: str) -> list[tuple[Tensor, Tensor, Tensor] | None]:
+def relation_candidates(batch, relation: str, features: Mapping[str, Tensor] | None = None
+                        ) -> list[tuple[Tensor, Tensor, Tensor] | None]:
     """The event graph's candidate tails of ``relation`` per source (``event`` = retrieved ATOMIC tails,
-    ``generated`` = COMET's), as :class:`~kgemo.nn.KnowledgeSelector` takes them; ``None`` for an absent source."""
+    ``generated`` = COMET's), as :class:`~kgemo.nn.KnowledgeSelector` takes them; ``None`` for an absent source.
+    ``features`` replaces the sources' node features (e.g. projected once for all relations)."""
     out: list[tuple[Tensor, Tensor, Tensor] | None] = []
     for source in SOURCES:
         key = (source, relation, "utterance")
         if key in batch.edge_types and "x" in batch[source]:
             e = batch[key]
-            out.append((batch[source].x, e.edge_index, e.score))
+            x = features[source] if features is not None else batch[source].x
+            out.append((x, e.edge_index, e.score))
         else:
             out.append(None)
     return out
@@ -70,7 +73,8 @@ class COSMIC(UtteranceStateModel):
     2. For each of COSMIC's relations :math:`r \in` (xIntent, xEffect, xReact, oEffect, oReact), message passing
        along the ``(event, r, utterance)`` edges (and ``(generated, r, utterance)`` with COMET tails):
        :class:`~kgemo.nn.KnowledgeSelector` attends over the utterance's tails with :math:`\mathbf{u}_i` as query
-       and the retrieval similarity as prior, :math:`\mathbf{k}^r_i = \sum_j \alpha_j \mathbf{W}_v \mathbf{x}_j`.
+       and the retrieval similarity as prior, :math:`\mathbf{k}^r_i = \sum_j \alpha_j \mathbf{W}_v \mathbf{P}
+       \mathbf{x}_j` (:math:`\mathbf{P}`: one projection of the tail embeddings shared by the relations).
        COSMIC feeds COMET's hidden state of (utterance, r) instead; with a COMET checkpoint and ``states: true`` in
        the graph settings, :math:`\mathbf{W}_s \mathbf{s}^r_i` is added (the paper's feature), and without tails it
        is the whole feature. The offline default, ATOMIC retrieval, is what ``RetrievedComet`` returns for the
@@ -100,8 +104,11 @@ class COSMIC(UtteranceStateModel):
         super().__init__(config, label_spaces)
         c = config
         self.utt_in = utterance_input(c)
+        # Tails are projected once for all five relations (a tail node serves several); the selectors work in the
+        # projected space — five 384-d projections per node cost more than the whole turn loop.
+        self.tails_in = nn.Linear(c.event_dim, c.knowledge_size)
         self.select = nn.ModuleDict({
-            r: KnowledgeSelector(c.hidden, c.event_dim, c.knowledge_size, c.attention_dim, sources=len(SOURCES))
+            r: KnowledgeSelector(c.hidden, c.knowledge_size, c.knowledge_size, c.attention_dim, sources=len(SOURCES))
             for r in self.relations})
         self.state_in = (nn.ModuleDict({r: nn.Linear(c.comet_dim, c.knowledge_size) for r in self.relations})
                          if c.comet_dim else None)
@@ -121,11 +128,13 @@ class COSMIC(UtteranceStateModel):
         if states is not None and states.size(1) != len(self.relations):
             raise KgemoError(f"COSMIC: the graph's relation_state has {states.size(1)} relations, COSMIC uses "
                              f"{list(self.relations)} (graph relations must be these, in this order)")
+        tails = {source: self.tails_in(batch[source].x) for source in SOURCES
+                 if self.config.use_knowledge and source in batch.node_types and "x" in batch[source]}  # [M_s, K]
         for k, rel in enumerate(self.relations):
             if not self.config.use_knowledge:
                 feats[rel] = u.new_zeros(n, self.config.knowledge_size)
                 continue
-            m, alphas, _ = self.select[rel](u, relation_candidates(batch, rel))             # [N, K]
+            m, alphas, _ = self.select[rel](u, relation_candidates(batch, rel, tails))      # [N, K]
             if states is not None:
                 m = m + self.state_in[rel](states[:, k])
             feats[rel] = self.knowledge_dropout(m)

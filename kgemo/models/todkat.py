@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ..atomic_relations import TODKAT_RELATIONS
 from ..data.labels import LabelSpace
+from ..errors import KgemoError
 from ..nn import ContextTransformer, KnowledgeSelector, TopicLayer
 from .base import ModelConfig, UtteranceStateModel, register_model, task_heads, utterance_input
 from .cosmic import SOURCES, relation_candidates
@@ -27,6 +28,12 @@ class TodkatConfig(ModelConfig):
     attention_dim: int = 64        # the selector's scorer
     use_knowledge: bool = True     # False: no ATOMIC / COMET knowledge (the topic layer stays)
     use_topic: bool = True         # False: no topic layer (selection queries and fusion without a topic)
+    fusion: str = "early"          # "early": fuse, then the context model; "late": the context model, then fuse
+                                   # (TODKAT's decoder attends to the knowledge after its dialogue encoder)
+
+    def __post_init__(self):
+        if self.fusion not in ("early", "late"):
+            raise KgemoError(f"todkat: fusion must be 'early' or 'late', got {self.fusion!r}")
 
 
 def winners(alphas: list[Tensor], dsts: list[Tensor], n: int) -> tuple[Tensor, Tensor]:
@@ -75,7 +82,10 @@ class TODKAT(UtteranceStateModel):
        zero-initialised (training starts from the no-knowledge model).
     5. **Context**: the shared :class:`~kgemo.nn.ContextTransformer` over the conversation (TODKAT's transformer
        over the dialogue; bidirectional, windowed — as the ``no_knowledge`` ablation, so the two differ only in
-       steps 2–4), and one linear head per task.
+       steps 2–4), and one linear head per task. With ``fusion: late`` steps 4 and 5 swap: the context model reads
+       :math:`\mathbf{u}`, and its output :math:`\mathbf{c}_i` queries the fusion,
+       :math:`\mathbf{h}_i = \mathbf{c}_i + \mathbf{W}_f \mathbf{f}_i` — as TODKAT's decoder attends to the
+       knowledge after its dialogue encoder.
 
     ``explain`` returns ``event_weight/<relation>`` and ``generated_weight/<relation>`` (:math:`\alpha` per
     tail → utterance edge; per utterance and relation they sum to 1 over both sources),
@@ -139,12 +149,14 @@ class TODKAT(UtteranceStateModel):
         if t is not None:
             slots.append(t)
 
-        # 4. Attention fusion of utterance, selected knowledge and topic (zero-initialised residual).
-        tokens = torch.stack(slots, 1)                                           # [N, S, H]
-        f, w = self.fusion(u.unsqueeze(1), tokens, tokens, need_weights=True)  # [N, 1, H], [N, 1, S]
-        evidence["fusion_weight"] = w.squeeze(1).detach()
-        h = u + self.fusion_out(f.squeeze(1))                                    # [N, H]
+        # 4-5. Attention fusion of the utterance, its selected knowledge and topic (a zero-initialised residual), and
+        # the conversation context — fusion first ("early"), or the context first and then fusion ("late").
+        def fuse(q: Tensor) -> Tensor:
+            tokens = torch.stack([q, *slots[1:]], 1)                             # [N, S, H]
+            f, w = self.fusion(q.unsqueeze(1), tokens, tokens, need_weights=True)  # [N, 1, H], [N, 1, S]
+            evidence["fusion_weight"] = w.squeeze(1).detach()
+            return q + self.fusion_out(f.squeeze(1))                             # [N, H]
 
-        # 5. Conversation context.
-        h = self.context(h, ctx.edge_index, ctx.rel_pos, ctx.same_speaker)      # [N, H]
-        return h, evidence
+        if self.config.fusion == "early":
+            return self.context(fuse(u), ctx.edge_index, ctx.rel_pos, ctx.same_speaker), evidence
+        return fuse(self.context(u, ctx.edge_index, ctx.rel_pos, ctx.same_speaker)), evidence

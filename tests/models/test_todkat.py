@@ -183,3 +183,17 @@ def test_annotator_shows_the_events_the_model_weighed(both_sources):
                 else:
                     assert x.source == "comet" and x.head == u.text
                     assert x.tail in comet.generate([u.text], [rel], k=3, num_beams=5)[0][rel]
+
+
+def test_late_fusion_reads_the_context_first(data):
+    batch = first_batch(data)
+    late = model(data, fusion="late")
+    ev = late.explain(batch)
+    assert ev["fusion_weight"].shape == (batch["utterance"].num_nodes, len(RELATIONS) + 2)
+    # Untrained, the zero-initialised fusion leaves the context model's output: the no-knowledge computation again.
+    early = model(data)
+    assert torch.allclose(late(batch)["emotion"], early(batch)["emotion"], atol=1e-6)
+    from kgemo.errors import KgemoError
+
+    with pytest.raises(KgemoError, match="fusion must be"):
+        TodkatConfig(fusion="middle")
