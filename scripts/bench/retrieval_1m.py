@@ -1,4 +1,4 @@
-"""Million-scale retrieval: exact (flat) vs IVF-Flat vs IVF-PQ on a synthetic 1M × 384 set (build, memory, q/s, recall).
+"""Million-scale retrieval: exact vs IVF-Flat vs IVF-PQ on a synthetic 1M × 384 set (build, memory, q/s, recall).
 
 The vectors are made inside the benchmark (nothing committed): a mixture of ``--clusters`` topics in 384-d whose
 spread decays over directions as a power law (variance of direction j ∝ (j+1)^-1.6, like sentence embeddings,
