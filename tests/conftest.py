@@ -1,11 +1,10 @@
 """Shared fixtures. Tests run offline; integration tests skip with a reason when the real data is absent."""
 from __future__ import annotations
 
-import hashlib
 import os
 
-import numpy as np
 import pytest
+from tiny_encoder import TinyEncoder  # noqa: F401  (tests/ is on sys.path: the rootdir conftest's folder)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -29,28 +28,6 @@ def data_root():
     if root is None:
         pytest.skip("real datasets absent: set KGEMO_DATA or provide ../shared/data")
     return root
-
-
-class TinyEncoder:
-    """Deterministic stand-in for SentenceEncoder: hashes text into a fixed random vector (no model load).
-
-    Identical texts give identical vectors; ``calls`` counts encode() calls so cache tests can assert on it.
-    """
-
-    def __init__(self, dim: int = 16):
-        self.dim = dim
-        self.id = f"tiny-hash-{dim}"
-        self.calls = 0
-        self.encoded = 0
-
-    def encode(self, texts, batch_size=None, show_progress=None):
-        self.calls += 1
-        self.encoded += len(texts)
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for i, t in enumerate(texts):
-            seed = int.from_bytes(hashlib.sha256(t.encode("utf-8")).digest()[:8], "little")
-            out[i] = np.random.default_rng(seed).standard_normal(self.dim)
-        return out
 
 
 @pytest.fixture

@@ -218,7 +218,7 @@ class BertSentenceModel(nn.Module):
 
 
 def _fold_lora(state: dict[str, Tensor], names: dict[str, str], folder: Path) -> None:
-    """Add a peft LoRA adapter (``adapter_config.json`` + ``adapter_model.safetensors``) into ``state``:
+    r"""Add a peft LoRA adapter (``adapter_config.json`` + ``adapter_model.safetensors``) into ``state``:
     :math:`\mathbf{W} \leftarrow \mathbf{W} + \frac{\alpha}{r}\mathbf{B}\mathbf{A}` for every adapted weight,
     which is what ``merge_and_unload`` computes — so a merged adapter costs nothing per input."""
     from safetensors import safe_open

@@ -352,11 +352,12 @@ def _sharded_head_embeddings(retriever: AtomicRetriever, shards: int, shard_id: 
 # ---------------------------------------------------------------------------------------------------------------
 def build_comet(texts: Sequence[str], model: str | Path | None = None, relations: Sequence[str] | None = None,
                 k: int = 3, num_beams: int = 5, batch_size: int = 32, states: bool = True,
-                atomic: str | Path = "default", encoder: Any = None, *, shards: int = 1,
-                shard_id: int | None = None, workers: int = 1, merge: bool | None = None) -> dict[str, Any]:
+                atomic: str | Path = "default", encoder: Any = None, progress: bool | None = None, *,
+                shards: int = 1, shard_id: int | None = None, workers: int = 1, merge: bool | None = None
+                ) -> dict[str, Any]:
     """Fill the generation cache for ``texts``: COMET (``model`` = a local checkpoint) or, with ``model=None``,
     ATOMIC retrieval (:class:`~kgemo.knowledge.comet.RetrievedComet`). Resumable: cached texts are skipped,
-    and results are committed batch by batch.
+    and results are committed batch by batch. A progress bar (texts) shows on a TTY, or with ``progress``.
 
     The distinct texts are processed sorted, ``batch_size`` at a time. With ``shards``/``shard_id`` this process
     handles only shard ``shard_id`` (a contiguous range of the sorted texts, whole batches) and writes its results
@@ -399,7 +400,7 @@ def build_comet(texts: Sequence[str], model: str | Path | None = None, relations
                     # the batches left to do are the ones a one-process build makes.
                     a, b = shard_bounds(len(texts), n, batch_size)[i]
                     gen._setup_cache(parts.path(i))
-                    _fill_generation_cache(gen, texts[a:b], relations, k, num_beams, batch_size, states)
+                    _fill_generation_cache(gen, texts[a:b], relations, k, num_beams, batch_size, states, progress)
                     gen.cache.conn.close()
                     parts.finish(i, start=a, stop=b)
         report["missing"] = parts.missing()
@@ -410,24 +411,31 @@ def build_comet(texts: Sequence[str], model: str | Path | None = None, relations
                              f"finished (run them with --shards {n} --shard-id I)")
     else:
         report["cache_before"] = gen.cache_stats()
-        _fill_generation_cache(gen, texts, relations, k, num_beams, batch_size, states)
+        _fill_generation_cache(gen, texts, relations, k, num_beams, batch_size, states, progress)
         report["cache_after"] = gen.cache_stats()
     report["seconds"] = round(time.time() - t0, 3)
     return report
 
 
 def _fill_generation_cache(gen: Any, texts: Sequence[str], relations: Sequence[str], k: int, num_beams: int,
-                           batch_size: int, states: bool) -> None:
-    for i in range(0, len(texts), batch_size):
-        chunk = texts[i:i + batch_size]
-        gen.generate(chunk, relations, k=k, num_beams=num_beams)
-        if states:
-            gen.relation_states(chunk, relations)
+                           batch_size: int, states: bool, progress: bool | None) -> None:
+    import sys
+
+    from tqdm.auto import tqdm
+
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=len(texts), desc=f"comet cache ({gen.source})", unit="text", disable=not show) as bar:
+        for i in range(0, len(texts), batch_size):
+            chunk = texts[i:i + batch_size]
+            gen.generate(chunk, relations, k=k, num_beams=num_beams)
+            if states:
+                gen.relation_states(chunk, relations)
+            bar.update(len(chunk))
 
 
 def _comet_shard_job(shard_id: int, texts: Sequence[str], **kwargs: Any) -> dict[str, Any]:
     """One shard of ``build_comet(..., workers=N)``, in a worker process: its part only, no merge."""
-    return build_comet(texts, shard_id=shard_id, merge=False, **kwargs)
+    return build_comet(texts, shard_id=shard_id, merge=False, progress=False, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ def _worker(rank: int, world: int, port: int, tmp: str, single_model: str) -> No
                       LOCAL_RANK=str(rank), NODE_RANK="0")
     import lightning as L
 
-    from conftest import TinyEncoder
+    from tiny_encoder import TinyEncoder
     from kgemo.models import load_model
     from kgemo.training import TrainConfig as TC
     from kgemo.training.distributed import GraphDataModule, ddp_strategy, predict_distributed, world as group
