@@ -85,11 +85,15 @@ class CentreAttention(MessagePassing):
 
 
 class CentreAttentionLayer(nn.Module):
-    r"""Post-norm block around :class:`CentreAttention` (the shape of :class:`~kgemo.nn.ContextTransformerLayer`).
+    r"""Pre-norm residual block around :class:`CentreAttention` that starts as the identity.
 
     .. math::
-        \mathbf{h}' = \mathrm{LN}\big(\mathbf{h} + \mathrm{CentreAttn}(\mathbf{h}, \mathbf{x})\big), \qquad
-        \mathbf{h}'' = \mathrm{LN}\big(\mathbf{h}' + \mathrm{FFN}(\mathbf{h}')\big)
+        \mathbf{h}' = \mathbf{h} + \mathrm{CentreAttn}\big(\mathrm{LN}(\mathbf{h}), \mathrm{LN}(\mathbf{x})\big),
+        \qquad \mathbf{h}'' = \mathbf{h}' + \mathrm{FFN}\big(\mathrm{LN}(\mathbf{h}')\big)
+
+    The attention's output projection and the FFN's last layer start at zero, so a new block passes the utterance
+    states through unchanged: a model started from a trained source-only model (``train.init_from``) predicts
+    exactly what that model did at its first step, and learns from there how much to take from the centres.
 
     Shapes:
         - **input:** as :class:`CentreAttention`.
@@ -104,7 +108,15 @@ class CentreAttentionLayer(nn.Module):
                                  nn.Linear(2 * hidden, hidden))
         self.norm2 = nn.LayerNorm(hidden)
         self.drop = nn.Dropout(dropout)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        self.attn.reset_parameters()
+        self.ffn[0].reset_parameters()
+        for layer in (self.attn.out, self.ffn[3]):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     def forward(self, h: Tensor, x: Tensor, edge_index: Tensor, relation: Tensor) -> Tensor:
-        h = self.norm1(h + self.drop(self.attn(h, x, edge_index, relation)))           # [N, F]
-        return self.norm2(h + self.drop(self.ffn(h)))
+        h = h + self.drop(self.attn(self.norm1(h), self.norm1(x), edge_index, relation))    # [N, F]
+        return h + self.drop(self.ffn(self.norm2(h)))

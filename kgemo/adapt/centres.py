@@ -59,6 +59,8 @@ class ClassCentres(nn.Module):
         self.register_buffer("centres", torch.zeros(self.num_domains, self.num_centres, self.dim))
         self.register_buffer("initialised", torch.zeros(self.num_domains, dtype=torch.bool))
         self.register_buffer("centre_class", torch.arange(self.num_centres) // self.per_class, persistent=False)
+        #: each domain's class proportions (a moving average too; see :meth:`update_prior`)
+        self.register_buffer("prior", torch.full((self.num_domains, self.num_classes), 1.0 / self.num_classes))
 
     @property
     def num_centres(self) -> int:
@@ -111,6 +113,16 @@ class ClassCentres(nn.Module):
         means = sums[moved] / counts[moved, None].to(x.dtype)
         self.centres[domain, moved] = (1 - self.momentum) * self.centres[domain, moved] + self.momentum * means
         return counts
+
+    @torch.no_grad()
+    def update_prior(self, domain: int, weights: Tensor, momentum: float) -> None:
+        r"""Move domain ``domain``'s class proportions towards a batch's: :math:`\pi_d \leftarrow (1 - m)\,\pi_d +
+        m \cdot \frac{1}{n}\sum_i \mathbf{w}_i`, with :math:`\mathbf{w}_i` [n, C] one-hot gold labels (source) or
+        predicted probabilities (target: the soft mass of each class's clusters)."""
+        if weights.size(0) == 0:
+            return
+        batch = weights.detach().float().mean(0).to(self.prior.dtype)
+        self.prior[domain] = (1 - momentum) * self.prior[domain] + momentum * batch
 
     # -- initialisation --------------------------------------------------------------------------------------
     @torch.no_grad()

@@ -67,7 +67,10 @@ class DomainAdversary(nn.Module):
             z = (probs.detach().unsqueeze(2) * h.unsqueeze(1)).flatten(1)            # [n, C * F]
         return self.mlp(grad_reverse(z, coeff)).squeeze(-1)                          # [n]
 
-    def loss(self, h: Tensor, domain: Tensor, probs: Tensor | None = None, coeff: float = 1.0) -> Tensor:
+    def loss(self, h: Tensor, domain: Tensor, probs: Tensor | None = None, coeff: float = 1.0,
+             sample_weight: Tensor | None = None) -> Tensor:
+        """The domain loss; ``sample_weight`` [n] multiplies each sample's weight (e.g. importance weights that
+        give the source the target's class proportions, as IWDAN does)."""
         logits = self(h, probs, coeff)
         target = domain.to(logits.dtype)
         bce = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")   # [n]
@@ -76,6 +79,8 @@ class DomainAdversary(nn.Module):
             w = 1.0 + torch.exp((p * p.log()).sum(-1))                          # 1 + e^{-H(p)}
         else:
             w = torch.ones_like(bce)
+        if sample_weight is not None:
+            w = w * sample_weight.detach().float()
         total = bce.new_zeros(())
         for d in (0, 1):
             mask = domain == d

@@ -37,8 +37,15 @@ class ClusterGraphConfig(NoKnowledgeConfig):
                                         # pseudo_label (class means of the model's predictions)
     target_update: str = "pseudo_label"  # which target centre a target utterance moves: the nearest of its
                                          # predicted class's (pseudo_label) or the nearest overall (nearest)
-    pseudo_label_threshold: float = 0.0  # least predicted probability for a pseudo-label to move a centre
+    pseudo_label_threshold: float = 0.0  # least predicted probability for a pseudo-label to move a centre (and to
+                                         # count in the centre alignment)
+    alignment_weight: float = 0.0       # weight of the class-level centre alignment: the batch's target states of
+                                        # each (pseudo-)class pulled to that class's source centre (0 = off)
     domain_weight: float = 1.0          # weight of the domain loss (0 = no adversary: the graph alone)
+    importance_weighting: bool = False  # weigh source samples in the domain loss by target/source class proportion
+                                        # (IWDAN), the target's proportions from the soft mass of its clusters
+    prior_momentum: float = 0.01        # moving-average momentum of the class proportions, per step
+    max_importance: float = 10.0        # importance weights are clipped to [1/max, max]
     grl_gamma: float = 10.0             # reversal coefficient ramp (see DANNConfig)
     conditioning: str = "cdan_e"        # what the discriminator sees: none (DANN), cdan, cdan_e (CDAN-E as AGRA)
     discriminator_hidden: int = 256     # the discriminator's hidden width
@@ -103,7 +110,9 @@ class ClusterGraph(NoKnowledge):
         ei = torch.cat([own.edge_index, cross.edge_index], 1)                        # [2, E] centre → utterance
         rel = torch.cat([torch.full((own.edge_index.size(1),), 1, device=h.device),
                          torch.full((cross.edge_index.size(1),), 2, device=h.device)])
-        x = g["centre"].x                                                            # [2K, hidden]
+        # a snapshot: the centres move in place after the forward pass (a buffer update), and backward needs the
+        # values the attention read
+        x = g["centre"].x.clone()                                                    # [2K, hidden]
         for layer in self.graph:
             h = layer(h, x, ei, rel)                                                 # [N, hidden]
         return h
@@ -123,18 +132,67 @@ class ClusterGraph(NoKnowledge):
         logits = {t: head(h2) for t, head in self.heads.items()}
         probs = logits[task].softmax(-1)                                             # [N, C]
         aux = {}
+        y = batch["utterance"][f"y_{task}"]
         if c.domain_weight > 0:
-            aux["domain_loss"] = c.domain_weight * self.adversary.loss(h2, domain, probs, self.grl_coeff)
-        self._update_centres(h, domain, batch["utterance"][f"y_{task}"], probs)
+            weight = self._importance(domain, y) if c.importance_weighting else None
+            aux["domain_loss"] = c.domain_weight * self.adversary.loss(h2, domain, probs, self.grl_coeff, weight)
+        if c.alignment_weight > 0:
+            aux["alignment_loss"] = c.alignment_weight * self._alignment_loss(h, domain, probs)
+        self._update_centres(h, domain, y, probs)
         return logits, aux
+
+    def _importance(self, domain: Tensor, y: Tensor) -> Tensor:
+        r"""Per-sample weights of the domain loss: :math:`\pi_t(y_i) / \pi_s(y_i)` for a source utterance of gold
+        class :math:`y_i` (clipped to [1/max, max]), 1 for a target utterance. The source then enters the
+        alignment with the target's class proportions, so aligning the domains does not ask the target to look
+        as neutral as the source (Tachet des Combes et al., 2020)."""
+        prior = self.centres.prior
+        ratio = (prior[TARGET] / prior[SOURCE].clamp_min(1e-6)).clamp(1 / self.config.max_importance,
+                                                                       self.config.max_importance)
+        src = (domain == SOURCE) & (y >= 0)
+        weight = torch.ones(domain.size(0), device=domain.device, dtype=ratio.dtype)
+        weight[src] = ratio[y[src]]
+        return weight
+
+    def _alignment_loss(self, h: Tensor, domain: Tensor, probs: Tensor) -> Tensor:
+        r"""Class-level alignment through the centres (the semantic loss of Xie et al.'s moving semantic transfer):
+
+        .. math::
+            \mathcal{L}_{align} = \frac{1}{|\mathcal{C}_B|} \sum_{c \in \mathcal{C}_B} \frac{1}{F}
+                \Big\lVert \frac{1}{|B_c|} \sum_{i \in B_c} \mathbf{h}_i - \bar{\mathbf{c}}_{s,c} \Big\rVert^2
+
+        over the classes :math:`\mathcal{C}_B` that the batch's target utterances are predicted as (:math:`B_c`,
+        pseudo-labels at or above the threshold), with :math:`\bar{\mathbf{c}}_{s,c}` the mean of the source
+        centres of class c (a buffer: only the target states move). Marginal alignment ignores classes; this pulls
+        each target class towards its own source class, so it does not mix classes when the class proportions
+        of the domains differ (DailyDialog is 83% neutral, MELD 47%).
+        """
+        tgt = domain == TARGET
+        if not tgt.any():
+            return h.new_zeros(())
+        classes = self._target_classes(h[tgt].detach(), probs[tgt].detach())
+        keep = classes >= 0
+        if not keep.any():
+            return h.new_zeros(())
+        ht, ct = h[tgt][keep], classes[keep]
+        n_classes = self.centres.num_classes
+        sums = h.new_zeros(n_classes, h.size(1)).index_add(0, ct, ht)                # [C, F]
+        counts = torch.bincount(ct, minlength=n_classes)                            # [C]
+        present = counts > 0
+        means = sums[present] / counts[present, None].to(h.dtype)
+        source = self.centres.centres[SOURCE].view(n_classes, self.centres.per_class, -1).mean(1)   # [C, F]
+        return ((means - source[present].to(h.dtype)) ** 2).mean()
 
     @torch.no_grad()
     def _update_centres(self, h: Tensor, domain: Tensor, y: Tensor, probs: Tensor) -> None:
-        src, tgt = domain == SOURCE, domain == TARGET
+        src, tgt = (domain == SOURCE) & (y >= 0), domain == TARGET
         if src.any():
             self.centres.update(SOURCE, h[src], y[src])                             # gold labels: source only
+            onehot = torch.nn.functional.one_hot(y[src], self.centres.num_classes)
+            self.centres.update_prior(SOURCE, onehot, self.config.prior_momentum)
         if tgt.any():
             self.centres.update(TARGET, h[tgt], self._target_classes(h[tgt], probs[tgt]))
+            self.centres.update_prior(TARGET, probs[tgt], self.config.prior_momentum)
 
     def _target_classes(self, h: Tensor, probs: Tensor) -> Tensor:
         """The class a target utterance counts for: its pseudo-label (-1 below the threshold), or the class of the
@@ -167,6 +225,11 @@ class ClusterGraph(NoKnowledge):
         if not src.any():
             raise KgemoError("cluster_graph: no source-domain utterance in the train split; check graph.source")
         self.centres.init_domain(SOURCE, h[src], classes=torch.where(y[src] >= 0, y[src], -1), generator=gen)
+        labelled = y[src][y[src] >= 0]
+        # both domains start with the source's class proportions (importance weights 1), the target's then follow
+        # the model's predictions
+        self.centres.prior[:] = torch.bincount(labelled, minlength=self.centres.num_classes).float() / \
+            max(1, labelled.numel())
         if not tgt.any():  # no unlabelled target data: the target centres start as copies of the source's
             self.centres.centres[TARGET] = self.centres.centres[SOURCE]
             self.centres.initialised[TARGET] = True

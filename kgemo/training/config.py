@@ -77,6 +77,9 @@ class TrainConfig(Settings):
     threads: int | None = None          # torch CPU threads (None = torch's default); 1 avoids oversubscription
                                         # when several jobs share a small machine
     progress: bool | None = None        # progress bars; None = only when stderr is a terminal
+    init_from: str | None = None        # a model folder (formatted with name and seed) whose weights start the
+                                        # model, by parameter name and shape: two-stage training (e.g. adaptation
+                                        # started from the source-only model); parts it lacks keep their init
 
 
 @dataclass

@@ -37,7 +37,7 @@ from .data import PreparedData, prepare_data
 from .distributed import GraphDataModule, ddp_strategy, init_from_env, predict_distributed, world
 from .module import TaskModule
 
-__all__ = ["fit", "evaluate", "build_model", "score_graphs"]
+__all__ = ["fit", "evaluate", "build_model", "score_graphs", "init_weights"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,36 @@ def score_graphs(model, graphs, transform, label_spaces, metrics, batch_size: in
             confusion_matrix_png(y_true, y_pred, label_spaces[task], report_dir / f"confusion_{split}_{task}.png",
                                  title=f"{split}: {label_spaces[task].name}")
     return out
+
+
+def init_weights(model, folder: str | Path, pipeline: Any = None) -> dict[str, list[str]]:
+    """Copy into ``model`` every weight of the model folder ``folder`` whose name and shape it shares.
+
+    For two-stage training (``train.init_from``): an adaptation model starts from the source-only model it extends
+    (its encoder, context model and classifier), its own parts (centres, graph layer, discriminator) keep their
+    initialisation. Refused: a folder made with another encoder (different features), a weight of the same name
+    and another shape, or a folder that shares no weight at all.
+
+    Returns:
+        ``{"loaded": [...], "kept": [...]}`` parameter and buffer names.
+    """
+    folder = Path(folder)
+    saved, spec = load_model(folder)
+    if pipeline is not None and spec.get("encoder_id") and spec["encoder_id"] != pipeline.encoder.id:
+        raise KgemoError(f"train.init_from {folder}: made with encoder {spec['encoder_id']}, but this run encodes "
+                         f"with {pipeline.encoder.id}")
+    own = model.state_dict()
+    theirs = saved.state_dict()
+    bad = [k for k in theirs if k in own and own[k].shape != theirs[k].shape]
+    if bad:
+        raise KgemoError(f"train.init_from {folder}: {bad[:5]} have other shapes than this model's")
+    loaded = [k for k in theirs if k in own]
+    if not loaded:
+        raise KgemoError(f"train.init_from {folder}: no weight in common with {type(model).__name__}")
+    model.load_state_dict({k: theirs[k] for k in loaded}, strict=False)
+    kept = [k for k in own if k not in theirs]
+    log.info("initialised %d tensors from %s; %d keep their initialisation", len(loaded), folder, len(kept))
+    return {"loaded": loaded, "kept": kept}
 
 
 class BestModelExport(L.Callback):
@@ -131,6 +161,8 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
         raise KgemoError(f"{config.name}: the train split is empty")
     model = build_model(config, data)
     tc = config.train
+    if tc.init_from:
+        init_weights(model, tc.init_from.format(name=config.name, seed=config.seed), data.pipeline)
     weights = {}
     if tc.class_weights:
         for task, space in data.label_spaces.items():

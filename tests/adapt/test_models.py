@@ -102,3 +102,33 @@ def test_adapt_configs_parse_and_agree_on_the_domains():
         variants.setdefault(cfg.tags["adaptation"], []).append(path.name)
     assert {k: len(v) for k, v in variants.items()} == {"cluster_graph": 2, "dann": 2, "source_only": 2,
                                                         "target_supervised": 2}
+
+
+def test_alignment_loss_by_hand():
+    """Target states of each confidently predicted class are pulled to that class's source centre."""
+    spaces = {"emotion": label_space("meld", "sentiment")}                          # 3 classes
+    model = ClusterGraph(ClusterGraphConfig(input_dim=2, hidden=2, heads=1, pseudo_label_threshold=0.6,
+                                            alignment_weight=1.0), spaces)
+    model.centres.centres[0] = torch.tensor([[0.0, 0.0], [4.0, 0.0], [9.0, 9.0]])   # source centres
+    h = torch.tensor([[1.0, 1.0], [3.0, 1.0], [5.0, 3.0], [7.0, 7.0], [0.0, 0.0]], requires_grad=True)
+    domain = torch.tensor([1, 1, 1, 1, 0])                                          # the last one is source
+    probs = torch.tensor([[0.9, 0.1, 0.0], [0.8, 0.2, 0.0], [0.1, 0.9, 0.0], [0.5, 0.0, 0.5], [1.0, 0.0, 0.0]])
+    # class 0: mean of rows 0, 1 = (2, 1) vs (0, 0) → (4 + 1) / 2 = 2.5; class 1: row 2 (5, 3) vs (4, 0) → (1 + 9) / 2
+    # = 5; row 3 is below the threshold, row 4 is source. Mean over the two classes: 3.75.
+    loss = model._alignment_loss(h, domain, probs)
+    assert loss.item() == pytest.approx(3.75)
+    loss.backward()
+    assert h.grad[3].abs().sum() == 0 and h.grad[4].abs().sum() == 0 and not model.centres.centres.requires_grad
+
+
+def test_importance_weights_give_the_source_the_target_class_proportions():
+    spaces = {"emotion": label_space("meld", "sentiment")}
+    model = ClusterGraph(ClusterGraphConfig(input_dim=2, hidden=2, heads=1, importance_weighting=True,
+                                            max_importance=4.0), spaces)
+    model.centres.prior[0] = torch.tensor([0.8, 0.1, 0.1])     # source
+    model.centres.prior[1] = torch.tensor([0.4, 0.5, 0.1])     # target
+    domain, y = torch.tensor([0, 0, 0, 0, 1]), torch.tensor([0, 1, 2, -1, 2])
+    # 0.4/0.8 = 0.5; 0.5/0.1 = 5 → clipped to 4; 0.1/0.1 = 1; unlabelled source and target samples: 1
+    assert model._importance(domain, y).tolist() == pytest.approx([0.5, 4.0, 1.0, 1.0, 1.0])
+    model.centres.update_prior(1, torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]), momentum=0.5)
+    assert model.centres.prior[1].tolist() == pytest.approx([0.2, 0.5, 0.3])   # 0.5·(.4, .5, .1) + 0.5·(0, .5, .5)
