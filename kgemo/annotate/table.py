@@ -12,7 +12,15 @@ def _fmt_labels(u, tasks: Sequence[str]) -> list[str]:
     return [f"{u.labels[t]} {u.probabilities[t][u.labels[t]]:.2f}" for t in tasks]
 
 
-def _fmt_concepts(u, top: int) -> str:
+def _ranked_by_effect(res) -> bool:
+    """Whether the concepts were ranked by occlusion (then the table shows each one's effect, not its weight)."""
+    return any(c.effect is not None for u in res.utterances for c in u.concepts)
+
+
+def _fmt_concepts(u, top: int, effect: bool) -> str:
+    if effect:  # the drop of the predicted label's probability without the concept, signed
+        return ", ".join(f"{c.concept.replace('_', ' ')} {c.effect:+.2f}" for c in u.concepts[:top]
+                         if c.effect is not None and c.effect >= 0.005) or "-"   # no effect, no evidence
     return ", ".join(f"{c.concept.replace('_', ' ')} {c.weight:.2f}" for c in u.concepts[:top]) or "-"
 
 
@@ -31,7 +39,8 @@ def format_table(results: Iterable, width: int | None = None, top: int = 3) -> s
     """Annotations as an aligned text table, one block of lines per utterance.
 
     Columns: ``#``, speaker, utterance (wrapped), one column per task (``label prob``), the top ``top``
-    concepts with their utterance weights, and one ATOMIC event (the best ``xReact`` if any); the evidence
+    concepts with their effects (occlusion ranking: how much the predicted label's probability drops without the
+    concept) or their utterance weights (attention ranking), and one ATOMIC event (the best ``xReact`` if any); the evidence
     columns only when a conversation has such evidence. Long cells wrap within their column, so the table fits
     ``width`` (default: the terminal's, at least 80).
 
@@ -49,18 +58,19 @@ def format_table(results: Iterable, width: int | None = None, top: int = 3) -> s
         # Evidence columns only when there is evidence (a model without ConceptNet knowledge has no concepts).
         show_concepts = any(u.concepts for u in res.utterances)
         show_events = any(u.events for u in res.utterances)
+        by_effect = _ranked_by_effect(res)
         head = ["#", "speaker", "utterance", *tasks]
         share = {2: 0.45}                                          # the flexible columns' shares of the free width
         if show_concepts:
             share[len(head)] = 0.33
-            head.append("concepts (weight)")
+            head.append("concepts (effect)" if by_effect else "concepts (weight)")
         if show_events:
             share[len(head)] = 0.22
             head.append("ATOMIC event")
         rows = []
         for u in res.utterances:
             row = [str(u.index + 1), u.speaker, u.text, *_fmt_labels(u, tasks)]
-            row += [_fmt_concepts(u, top)] if show_concepts else []
+            row += [_fmt_concepts(u, top, by_effect)] if show_concepts else []
             row += [_fmt_event(u)] if show_events else []
             rows.append(row)
         n_cols = len(head)

@@ -112,3 +112,19 @@ def test_table_drops_evidence_columns_without_evidence(joint_model_dir, tiny_enc
     ann = Annotator.from_pretrained(joint_model_dir, device="cpu", encoder=tiny_encoder, events=None)
     header = ann.annotate(CONVERSATION).to_table(width=100).splitlines()[0].split()
     assert header == ["#", "speaker", "utterance", "emotion", "sentiment"]
+
+
+def test_table_shows_occlusion_effects_and_hides_concepts_without_effect():
+    def concept(name, weight, effect):
+        return ConceptEvidence(name, "happy", "RelatedTo", "out", weight, weight, 1.0, 1.0, (0.5, 0.5, 0.5),
+                               True, effect=effect)
+
+    u = UtteranceAnnotation(0, "A", "I am happy", {"emotion": "joy"}, {"emotion": {"joy": 0.9, "neutral": 0.1}},
+                            [concept("joy", 0.2, 0.31), concept("smile", 0.5, 0.004), concept("party", 0.3, -0.02)])
+    table = format_table([AnnotationResult("x", [u], tasks=["emotion"])], width=120)
+    assert "concepts (effect)" in table and "joy +0.31" in table
+    assert "smile" not in table and "party" not in table   # no effect (or the other way): not evidence
+    attention = [concept("joy", 0.2, None), concept("smile", 0.5, None)]
+    u2 = UtteranceAnnotation(0, "A", "I am happy", {"emotion": "joy"}, {"emotion": {"joy": 0.9}}, attention)
+    table = format_table([AnnotationResult("x", [u2], tasks=["emotion"])], width=120)
+    assert "concepts (weight)" in table and "joy 0.20" in table and "smile 0.50" in table
