@@ -108,6 +108,8 @@ class Annotator:
             predicted label's probability — the concepts the prediction rests on, :mod:`kgemo.annotate.occlusion`;
             one extra batched forward pass per conversation) or ``"attention"`` (by the attention weight
             :math:`w_c`, no extra pass).
+        occlusion_max_utterances: longer conversations get the attention ranking (with a warning naming them):
+            each occluded copy is the whole conversation, so occlusion costs grow with the square of its length.
 
     Example:
         >>> from kgemo import Annotator
@@ -122,7 +124,7 @@ class Annotator:
     def __init__(self, model, pipeline, events: Any = "default", top_k: int = 5, top_events: int = 1,
                  event_relations: Sequence[str] = DEFAULT_EVENT_RELATIONS, batch_size: int = 16,
                  device: str | torch.device | None = None, compute_threads: int | None = 1, name: str | None = None,
-                 evidence: str = "occlusion"):
+                 evidence: str = "occlusion", occlusion_max_utterances: int = 512):
         if evidence not in ("occlusion", "attention"):
             raise ValueError(f"evidence must be 'occlusion' or 'attention', got {evidence!r}")
         if top_k < 0 or top_events < 0 or batch_size < 1:
@@ -134,6 +136,7 @@ class Annotator:
         self.pipeline = pipeline
         self.top_k, self.top_events = int(top_k), int(top_events)
         self.evidence = evidence
+        self.occlusion_max_utterances = int(occlusion_max_utterances)
         self.event_relations = tuple(event_relations)
         self.batch_size = int(batch_size)
         self.compute_threads = compute_threads if self.device.type == "cpu" else None
@@ -317,7 +320,8 @@ class Annotator:
                 probs += probs_b
                 if self.evidence == "occlusion" and "concept_edge_weight" in ev and top_k > 0:
                     ranked = self._concepts(batch, ev, None)      # every concept, then by its occlusion effect
-                    concepts += self._by_effect(graphs[g_start:g_start + n_graphs], p, ranked, top_k)
+                    concepts += self._by_effect(graphs[g_start:g_start + n_graphs], p, ranked, top_k,
+                                                convs[g_start:g_start + n_graphs])
                 else:
                     concepts += self._concepts(batch, ev, top_k)
                 if model_events:
@@ -352,18 +356,21 @@ class Annotator:
         return labels, out
 
     def _by_effect(self, graphs, probs: Mapping[str, torch.Tensor], concepts: list[list[ConceptEvidence]],
-                   top_k: int) -> list[list[ConceptEvidence]]:
+                   top_k: int, convs: Sequence[Conversation]) -> list[list[ConceptEvidence]]:
         """``concepts`` (per utterance of ``graphs``) with their occlusion effect on the first task's predicted
         label, the top ``top_k`` by effect."""
         from .occlusion import occlusion_effects
 
         task = self.tasks[0]
         out, start = [], 0
-        for g in graphs:
+        for g, conv in zip(graphs, convs):
             n = g["utterance"].num_nodes
             mine = concepts[start:start + n]
             link = g["concept", "linked", "token"]
-            if any(mine) and link.edge_index.size(1):
+            if n > self.occlusion_max_utterances and any(mine):
+                warnings.warn(f"conversation {conv.id}: {n} utterances, more than occlusion_max_utterances="
+                              f"{self.occlusion_max_utterances}; its concepts are ranked by attention", stacklevel=4)
+            elif any(mine) and link.edge_index.size(1):
                 src, dst = link.edge_index.numpy()
                 ok = ~link.is_self.numpy() if "is_self" in link else np.ones(len(src), bool)
                 tok_utt = np.empty(g["token"].num_nodes, np.int64)
