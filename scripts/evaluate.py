@@ -118,7 +118,8 @@ def sources_note(refs: dict) -> list[str]:
 
 def collect(runs: Path, configs: Path | None = ROOT / "configs") -> dict[str, list[dict]]:
     """Finished runs by config: ``runs/<config>/seed<k>/metrics.json`` for configs that exist in ``configs/`` (so
-    sweeps and probes stay out of the tables), and the fine-tuned encoders' own runs,
+    sweeps and probes stay out of the tables, and so do runs of a config renamed with ``name=...`` — ablations
+    with overrides — which live in folders of their own name), and the fine-tuned encoders' own runs,
     ``runs/finetune/<name>/seed<k>/metrics.json`` (the "encoder + linear head" rows)."""
     known = None if configs is None else {p.stem for p in configs.glob("*.yaml")}
     groups: dict[str, list[dict]] = defaultdict(list)
@@ -126,6 +127,8 @@ def collect(runs: Path, configs: Path | None = ROOT / "configs") -> dict[str, li
         result = json.loads(path.read_text())
         finetuned = path.parts[-3 - 1] == "finetune" or result.get("model") == "encoder_linear_head"
         if not result.get("complete") or (not finetuned and known is not None and result["config"] not in known):
+            continue
+        if not finetuned and path.parent.parent.name != result["config"]:
             continue
         groups[result["config"]].append(result)
     return groups
