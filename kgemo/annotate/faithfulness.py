@@ -54,7 +54,10 @@ class EvidenceScores:
 
     @property
     def comprehensiveness_ratio(self) -> float:
-        return self.comprehensiveness / self.comprehensiveness_random if self.comprehensiveness_random else float("nan")
+        """Evidence over random comprehensiveness; NaN when the random baseline is not a positive drop (≤ 1e-3:
+        removing random concepts does nothing, and a ratio to ~0 or to a negative number means nothing)."""
+        r = self.comprehensiveness_random
+        return self.comprehensiveness / r if r > 1e-3 else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()}

@@ -8,6 +8,7 @@ Definitions: kgemo/annotate/faithfulness.py. Each model is scored on the test sp
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def run(args) -> dict:
                          "utterances": d["utterances"],
                          "comprehensiveness": d["comprehensiveness"],
                          "random comprehensiveness": d["comprehensiveness_random"],
-                         "ratio": d["comprehensiveness_ratio"],
+                         "ratio": None if math.isnan(d["comprehensiveness_ratio"]) else d["comprehensiveness_ratio"],
                          "sufficiency": d["sufficiency"], "random sufficiency": d["sufficiency_random"],
                          "affective utterances": d["affective_utterances"],
                          "affective agreement %": round(d["affective_agreement"], 2),
@@ -61,7 +62,8 @@ def run(args) -> dict:
     notes = [
         "comprehensiveness: drop of the predicted class's probability when the top-3 evidence concepts are removed "
         "from the utterance (random: 3 random concepts of the same utterance, averaged over draws); ratio = "
-        "comprehensiveness / random. Sufficiency: drop when only those 3 are kept (lower is better).",
+        "comprehensiveness / random, left empty when random is not a positive drop (≤ 0.001: removing random concepts "
+        "changes nothing, so compare the two columns directly). Sufficiency: drop when only those 3 are kept (lower is better).",
         "affective agreement: share of utterances with gold joy (+) or anger/sadness/disgust/fear (−) whose top-3 "
         "concepts' mean NRC-VAD valence has the gold's sign; random: 3 random concepts of the same tokens.",
         "Utterances with fewer than 4 concepts are left out of comprehensiveness/sufficiency (top and random would "
