@@ -83,6 +83,8 @@ def main(argv=None) -> int:
         module.add_arguments(p)
         p.set_defaults(module=module)
     parser.add_argument("--no-write", action="store_true", help="print only, do not update docs/benchmarks")
+    parser.add_argument("--tag", help="write docs/benchmarks/NAME_TAG.* instead of NAME.* (a second table of the same "
+                        "benchmark, e.g. other models, beside the first)")
     args = parser.parse_args(argv)
     if not args.name:
         parser.print_help()
@@ -94,7 +96,7 @@ def main(argv=None) -> int:
     result["wall_s"] = round(time.time() - start, 2)
     print(markdown_table(result.get("rows", [])))
     if not args.no_write:
-        write_results(args.name, result)
+        write_results(f"{args.name}_{args.tag}" if args.tag else args.name, result)
     return 0
 
 
