@@ -71,6 +71,14 @@ COMMONSENSE_ROWS = (("no_knowledge (bidirectional)", "no_knowledge_bidirectional
                     ("cosmic_noknowledge", "cosmic_noknowledge_{ds}", None),
                     ("cosmic", "cosmic_{ds}", "cosmic_noknowledge_{ds}"),
                     ("todkat", "todkat_{ds}", "no_knowledge_bidirectional_{ds}"))
+#: KET and CKE-Net over the whole CKBC ConceptNet build (the bundled KB keeps a common vocabulary only).
+CKBC_ROWS = (("no_knowledge", "no_knowledge_{ds}", None), ("ket", "ket_ckbc_{ds}", "no_knowledge_{ds}"),
+             ("ckenet", "ckenet_ckbc_{ds}", "no_knowledge_{ds}"),
+             ("no_knowledge (fine-tuned encoder)", "no_knowledge_{ds}_finetuned", None),
+             ("ket (fine-tuned encoder)", "ket_ckbc_{ds}_finetuned", "no_knowledge_{ds}_finetuned"))
+CKBC_NOTE = ("As the past-only blocks above, with the whole CKBC ConceptNet build (`knowledge: {conceptnet: "
+             "conceptnet}`, built by `kgemo kb build conceptnet`) instead of the bundled slice; the same "
+             "no-knowledge rows (frozen and fine-tuned encoder). [knowledge.md](knowledge.md).")
 COMMONSENSE_NOTE = ("COSMIC and TODKAT (ATOMIC events per utterance, retrieved from the bundled slice), bidirectional "
                     "context as in their papers, frozen MiniLM; Δ against their own ablations: COSMIC without its "
                     "event inputs, TODKAT against the bidirectional no-knowledge model (the same context transformer "
@@ -189,6 +197,8 @@ def erc_section(summary: dict[str, dict], refs: dict) -> list[str]:
     blocks = [(heading, note, "finetuned" in template,
                [(m, template.format(m=m, ds="{ds}"), abl and template.format(m=abl, ds="{ds}")) for m, abl in ERC_ROWS])
               for heading, template, note in ERC_BLOCKS]
+    blocks.insert(2, ("Past-only context, whole CKBC ConceptNet build", CKBC_NOTE, False,
+                      list(CKBC_ROWS)))
     blocks.append(("Sentence-level commonsense (COSMIC, TODKAT), frozen encoder, bidirectional context",
                    COMMONSENSE_NOTE, False, list(COMMONSENSE_ROWS)))
     for heading, note, finetuned, row_specs in blocks:
@@ -196,9 +206,9 @@ def erc_section(summary: dict[str, dict], refs: dict) -> list[str]:
         any_row = False
         for ds in ERC_DATASETS:
             rows = [(label, summary.get(name.format(ds=ds)), abl and abl.format(ds=ds)) for label, name, abl in row_specs]
-            if finetuned is False and heading.startswith("Sentence-level") and not any(
-                    summary.get(n.format(ds=ds)) for _, n, _ in row_specs[1:]):
-                continue   # the commonsense block only where a commonsense model ran
+            if not finetuned and row_specs[0][2] is None and not any(
+                    summary.get(n.format(ds=ds)) for _, n, abl in row_specs if abl):
+                continue   # a block only where one of its models ran, not for its reference rows alone
             head = summary.get(f"minilm-full-{ds}") if finetuned else None
             if not any(r for _, r, _ in rows) and not head:
                 continue
@@ -339,7 +349,7 @@ KET_DIFFERENCES = [
 
 def _rendered(name: str) -> bool:
     erc = {t.format(m=m, ds=ds) for _, t, _ in ERC_BLOCKS for m, _ in ERC_ROWS for ds in ERC_DATASETS}
-    erc |= {t.format(ds=ds) for _, t, _ in COMMONSENSE_ROWS for ds in ERC_DATASETS}
+    erc |= {t.format(ds=ds) for _, t, _ in COMMONSENSE_ROWS + CKBC_ROWS for ds in ERC_DATASETS}
     joint = {f"{m}_{ds}{s}" for ds, models in JOINT_CONFIGS.items() for m in models for s in ("", "_finetuned")}
     adapt = {f"adapt_{a}_to_{b}{s}" for a, b in (("dailydialog", "meld"), ("meld", "dailydialog"))
              for s, _ in ADAPT_ROWS}
