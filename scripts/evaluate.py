@@ -195,7 +195,8 @@ def erc_section(summary: dict[str, dict], refs: dict) -> list[str]:
              "used. Class weights from the train split only. Δ: test mean minus the same block's no-knowledge "
              "ablation.", ""]
     blocks = [(heading, note, "finetuned" in template,
-               [(m, template.format(m=m, ds="{ds}"), abl and template.format(m=abl, ds="{ds}")) for m, abl in ERC_ROWS])
+               [(m, template.format(m=m, ds="{ds}"), abl and template.format(m=abl, ds="{ds}"))
+                for m, abl in ERC_ROWS])
               for heading, template, note in ERC_BLOCKS]
     blocks.insert(2, ("Past-only context, whole CKBC ConceptNet build", CKBC_NOTE, False,
                       list(CKBC_ROWS)))
@@ -205,7 +206,8 @@ def erc_section(summary: dict[str, dict], refs: dict) -> list[str]:
         block = [f"### {heading}", "", note, ""]
         any_row = False
         for ds in ERC_DATASETS:
-            rows = [(label, summary.get(name.format(ds=ds)), abl and abl.format(ds=ds)) for label, name, abl in row_specs]
+            rows = [(label, summary.get(name.format(ds=ds)), abl and abl.format(ds=ds))
+                    for label, name, abl in row_specs]
             if not finetuned and row_specs[0][2] is None and not any(
                     summary.get(n.format(ds=ds)) for _, n, abl in row_specs if abl):
                 continue   # a block only where one of its models ran, not for its reference rows alone

@@ -40,9 +40,9 @@ def format_table(results: Iterable, width: int | None = None, top: int = 3) -> s
 
     Columns: ``#``, speaker, utterance (wrapped), one column per task (``label prob``), the top ``top``
     concepts with their effects (occlusion ranking: how much the predicted label's probability drops without the
-    concept) or their utterance weights (attention ranking), and one ATOMIC event (the best ``xReact`` if any); the evidence
-    columns only when a conversation has such evidence. Long cells wrap within their column, so the table fits
-    ``width`` (default: the terminal's, at least 80).
+    concept) or their utterance weights (attention ranking), and one ATOMIC event (the best ``xReact`` if any);
+    the evidence columns only when a conversation has such evidence. Long cells wrap within their column, so the
+    table fits ``width`` (default: the terminal's, at least 80).
 
     Args:
         results: :class:`~kgemo.annotate.AnnotationResult` objects; each conversation gets a header line when

@@ -62,8 +62,9 @@ def run(args) -> dict:
     notes = [
         "comprehensiveness: drop of the predicted class's probability when the top-3 evidence concepts are removed "
         "from the utterance (random: 3 random concepts of the same utterance, averaged over draws); ratio = "
-        "comprehensiveness / random, left empty when random is not a positive drop (≤ 0.001: removing random concepts "
-        "changes nothing, so compare the two columns directly). Sufficiency: drop when only those 3 are kept (lower is better).",
+        "comprehensiveness / random, left empty when random is not a positive drop (≤ 0.001: removing random "
+        "concepts changes nothing, so compare the two columns directly). Sufficiency: drop when only those 3 are "
+        "kept (lower is better).",
         "affective agreement: share of utterances with gold joy (+) or anger/sadness/disgust/fear (−) whose top-3 "
         "concepts' mean NRC-VAD valence has the gold's sign; random: 3 random concepts of the same tokens.",
         "Utterances with fewer than 4 concepts are left out of comprehensiveness/sufficiency (top and random would "
