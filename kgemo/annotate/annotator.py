@@ -359,7 +359,7 @@ class Annotator:
                    top_k: int, convs: Sequence[Conversation]) -> list[list[ConceptEvidence]]:
         """``concepts`` (per utterance of ``graphs``) with their occlusion effect on the first task's predicted
         label, the top ``top_k`` by effect."""
-        from .occlusion import occlusion_effects
+        from .occlusion import concept_edges, occlusion_effects
 
         task = self.tasks[0]
         out, start = [], 0
@@ -371,12 +371,7 @@ class Annotator:
                 warnings.warn(f"conversation {conv.id}: {n} utterances, more than occlusion_max_utterances="
                               f"{self.occlusion_max_utterances}; its concepts are ranked by attention", stacklevel=4)
             elif any(mine) and link.edge_index.size(1):
-                src, dst = link.edge_index.numpy()
-                ok = ~link.is_self.numpy() if "is_self" in link else np.ones(len(src), bool)
-                tok_utt = np.empty(g["token"].num_nodes, np.int64)
-                t_edge = g["token", "in", "utterance"].edge_index.numpy()
-                tok_utt[t_edge[0]] = t_edge[1]
-                utt = tok_utt[dst]
+                src, _, utt, ok = concept_edges(g)
                 groups = {i: np.unique(src[ok & (utt == i)]) for i in range(n) if mine[i]}
                 effects = occlusion_effects(self.model, g, self.transform, task, probs[task][start:start + n],
                                             groups, utt, src, ok, device=self.device)

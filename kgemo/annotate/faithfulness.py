@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch, HeteroData
 
-from .occlusion import LINK, drop_edges, occlusion_effects
+from .occlusion import LINK, concept_edges, drop_edges, occlusion_effects
 
 __all__ = ["EvidenceScores", "evidence_faithfulness", "POSITIVE", "NEGATIVE"]
 
@@ -68,13 +68,7 @@ class EvidenceScores:
 
 def _concept_weights(g: HeteroData, alpha: np.ndarray, beta: np.ndarray):
     """Per utterance: its concept nodes and their weights :math:`\\sum_t \\beta_t\\alpha_{c,t}` (self edges out)."""
-    link = g[LINK]
-    src, dst = link.edge_index.numpy()
-    keep = ~link.is_self.numpy() if "is_self" in link else np.ones(len(src), bool)
-    tok_utt = np.empty(g["token"].num_nodes, np.int64)
-    t_edge = g["token", "in", "utterance"].edge_index.numpy()
-    tok_utt[t_edge[0]] = t_edge[1]
-    utt = tok_utt[dst]
+    src, dst, utt, keep = concept_edges(g)
     out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     contrib = beta[dst] * alpha
     for i in np.unique(utt[keep]):

@@ -20,9 +20,21 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch, HeteroData
 
-__all__ = ["LINK", "drop_edges", "occlusion_effects"]
+__all__ = ["LINK", "concept_edges", "drop_edges", "occlusion_effects"]
 
 LINK = ("concept", "linked", "token")
+
+
+def concept_edges(g: HeteroData) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per ``(concept, linked, token)`` edge of ``g``: its concept node, its token, the utterance of that token, and
+    whether it may be removed or counted as evidence (not the word's own concept, ``is_self``)."""
+    link = g[LINK]
+    src, dst = link.edge_index.numpy()
+    ok = ~link.is_self.numpy() if "is_self" in link else np.ones(len(src), bool)
+    tok_utt = np.empty(g["token"].num_nodes, np.int64)
+    t_edge = g["token", "in", "utterance"].edge_index.numpy()
+    tok_utt[t_edge[0]] = t_edge[1]
+    return src, dst, tok_utt[dst], ok
 
 
 def drop_edges(g: HeteroData, drops: Sequence[np.ndarray]) -> Batch:

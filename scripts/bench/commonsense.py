@@ -22,7 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import lightning as L
 
 
 def add_arguments(p):
@@ -118,15 +117,14 @@ def _preparation(args, rows, notes):
                  "and caching, not a real COMET-BART (~400M parameters), which no offline machine here has.")
 
 
-class EpochTimer(L.Callback):
-    def __init__(self):
-        self.times: list[float] = []
+def _epoch_timer():
+    """The training benchmark's EpochTimer (scripts/bench/train.py), loaded from its file like benchmark.py does."""
+    import importlib.util
 
-    def on_train_epoch_start(self, trainer, pl_module):
-        self._t = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        self.times.append(time.perf_counter() - self._t)
+    spec = importlib.util.spec_from_file_location("bench_train", Path(__file__).with_name("train.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.EpochTimer()
 
 
 def _training(args, rows, notes):
@@ -145,7 +143,7 @@ def _training(args, rows, notes):
         pipeline = build_pipeline(cfg)
         _ = pipeline.transform  # concept / tail tables from their caches, outside the timings
         data = prepare_data(cfg, pipeline=pipeline)
-        timer = EpochTimer()
+        timer = _epoch_timer()
         with tempfile.TemporaryDirectory() as out:
             cfg.output_dir = out
             result = fit(cfg, data=data, callbacks=[timer])

@@ -167,7 +167,7 @@ def test_two_processes_score_like_one(tiny_encoder, tmp_path):
     scores = score_graphs(model, data.graphs["test"], data.pipeline.transform, data.label_spaces, data.metrics)
 
     _spawn(tmp_path, tmp_path / "single" / "model")
-    ddp = torch.load(tmp_path / "ddp.pt", weights_only=False)
+    ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
 
     # Evaluation of a saved model: exactly the same predictions and score with 2 processes, each utterance once.
     assert torch.equal(ddp["probs"]["emotion"], probs["emotion"])
