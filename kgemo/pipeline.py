@@ -293,4 +293,3 @@ def load_model_and_pipeline(path: str | Path, device: str | None = None, encoder
     pipeline = InputPipeline.from_spec(spec, device, encoder=encoder)
     pipeline.check_model(model)
     return model, pipeline, spec
-
