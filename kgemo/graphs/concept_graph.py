@@ -37,6 +37,8 @@ class ConceptGraphSettings(ConversationGraphSettings):
     select_confidence: float = 0.0   # score weight of the ConceptNet confidence (÷ the token's largest)
     select_affect: float = 0.0       # score weight of the concept's affect intensity (KET's, in [0, 1])
     min_score: float | None = None   # drop candidates scoring below this (None: keep the top ones, whatever)
+    min_relatedness: float | None = None  # drop candidates less related than this, whatever the score weights
+                                          # (e.g. rank by confidence, but only among concepts about the context)
     context_turns: int = 2           # past turns averaged with the utterance into the relatedness context
 
     def __post_init__(self):
@@ -180,6 +182,8 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
             score = st.select_relatedness * rel + st.select_confidence * conf + st.select_affect * aff
             if st.min_score is not None:
                 mask = mask & (score >= st.min_score)
+            if st.min_relatedness is not None:
+                mask = mask & (rel >= st.min_relatedness)
             score = np.where(mask, score, -np.inf)
             order = np.argsort(-score, axis=1, kind="stable")[:, :k]                           # [T, k]
             take = lambda a: np.take_along_axis(a, order, axis=1)  # noqa: E731

@@ -28,10 +28,14 @@ class TodkatConfig(ModelConfig):
     attention_dim: int = 64        # the selector's scorer
     use_knowledge: bool = True     # False: no ATOMIC / COMET knowledge (the topic layer stays)
     use_topic: bool = True         # False: no topic layer (selection queries and fusion without a topic)
+    knowledge_dropout: float = 0.0 # dropout on each selected-knowledge vector k^r before fusion (as KET's; the
+                                   # retrieved tails are loose matches, and without it the model overfits them)
     fusion: str = "early"          # "early": fuse, then the context model; "late": the context model, then fuse
                                    # (TODKAT's decoder attends to the knowledge after its dialogue encoder)
 
     def __post_init__(self):
+        if not 0.0 <= float(self.knowledge_dropout) <= 1.0:
+            raise KgemoError(f"todkat: knowledge_dropout must be in [0, 1], got {self.knowledge_dropout!r}")
         if self.fusion not in ("early", "late"):
             raise KgemoError(f"todkat: fusion must be 'early' or 'late', got {self.fusion!r}")
 
@@ -75,7 +79,8 @@ class TODKAT(UtteranceStateModel):
        ATOMIC tails (FAISS top-k heads, ``(event, r, utterance)`` edges) and, with a COMET provider, the generated
        ones (``(generated, r, utterance)``) — queried by :math:`[\mathbf{u}_i; \mathbf{t}_i]`:
        :math:`\mathbf{k}^r_i = \sum_j \alpha_j \mathbf{W}_v \mathbf{x}_j`, :math:`\sum_j \alpha_j = 1`. The
-       argmax is the selected tail and its source (:func:`winners`).
+       argmax is the selected tail and its source (:func:`winners`). ``knowledge_dropout`` acts on
+       :math:`\mathbf{k}^r_i` in training.
     4. **Fusion**: multi-head attention with query :math:`\mathbf{u}_i` over
        :math:`[\mathbf{u}_i, \mathbf{k}^{1}_i, \dots, \mathbf{k}^{R}_i, \mathbf{t}_i]` gives :math:`\mathbf{f}_i`;
        :math:`\mathbf{h}^{(0)}_i = \mathbf{u}_i + \mathbf{W}_f \mathbf{f}_i` with :math:`\mathbf{W}_f`
@@ -110,6 +115,7 @@ class TODKAT(UtteranceStateModel):
         self.select = nn.ModuleDict({
             r: KnowledgeSelector(query, c.event_dim, h, c.attention_dim, sources=len(SOURCES))
             for r in self.relations}) if c.use_knowledge else None
+        self.knowledge_dropout = nn.Dropout(c.knowledge_dropout)
         self.fusion = nn.MultiheadAttention(h, c.heads, dropout=c.dropout, batch_first=True)
         self.fusion_out = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(h, h))
         nn.init.zeros_(self.fusion_out[1].weight)
@@ -140,7 +146,7 @@ class TODKAT(UtteranceStateModel):
             for rel in self.relations:
                 cands = relation_candidates(batch, rel)
                 k, alphas, _ = self.select[rel](query, cands)                  # [N, H]
-                slots.append(k)
+                slots.append(self.knowledge_dropout(k))
                 for source, alpha in zip(SOURCES, alphas):
                     evidence[f"{source}_weight/{rel}"] = alpha.detach()
                 dsts = [c[1][1] if c is not None else u.new_zeros(0, dtype=torch.long) for c in cands]

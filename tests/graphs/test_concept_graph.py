@@ -103,6 +103,11 @@ def test_score_selection_keeps_the_concepts_related_to_the_conversation():
     assert ("joy", "happy") in build_scored(select_confidence=3.0)
     # A threshold drops what is not related enough: cry's cosine 0.6 < 0.7, so "sad" keeps no concept.
     assert set(build_scored(min_score=0.7)) == {("smile", "happy")}
+    # Ranked by confidence alone, among related candidates only: joy (cos 0) falls under the relatedness floor, so
+    # happy keeps smile although joy has the larger confidence; without the floor joy wins.
+    by_confidence = {"select_relatedness": 0.0, "select_confidence": 1.0}
+    assert ("joy", "happy") in build_scored(**by_confidence)
+    assert set(build_scored(**by_confidence, min_relatedness=0.5)) == {("smile", "happy"), ("cry", "sad")}
     # The kept edge's confidence is normalised among the kept concepts: smile alone → 1.
     assert build_scored()[("smile", "happy")][0] == pytest.approx(1.0)
     with pytest.raises(KgemoError, match="concept_vectors"):

@@ -197,3 +197,22 @@ def test_late_fusion_reads_the_context_first(data):
 
     with pytest.raises(KgemoError, match="fusion must be"):
         TodkatConfig(fusion="middle")
+
+
+def test_knowledge_dropout_acts_on_the_selected_knowledge_in_training_only(data):
+    batch = first_batch(data)
+    m = model(data, knowledge_dropout=1.0)
+    # The fusion's output layer starts at zero, which would hide the knowledge: give it weights first.
+    torch.nn.init.normal_(m.fusion_out[1].weight)
+    m.train()
+    m(batch)["emotion"].sum().backward()
+    for rel in RELATIONS:  # every k^r dropped: nothing reaches the selectors' value projections
+        assert m.select[rel].value.weight.grad is None or not m.select[rel].value.weight.grad.any()
+    m.zero_grad()
+    m.eval()
+    m(batch)["emotion"].sum().backward()
+    assert any(m.select[rel].value.weight.grad.abs().sum() > 0 for rel in RELATIONS)
+    from kgemo.errors import KgemoError
+
+    with pytest.raises(KgemoError, match="knowledge_dropout must be"):
+        TodkatConfig(knowledge_dropout=1.5)
