@@ -35,6 +35,7 @@ class CosmicConfig(ModelConfig):
     bidirectional: bool = True     # a second recurrence over the reversed turns, concatenated (the official model)
     residual: bool = True          # add the projected utterance to the classifier input (the repo's --residual)
     use_knowledge: bool = True     # False: every relation feature is zero — the same model without commonsense
+    knowledge_dropout: float | None = None  # dropout on each relation feature (None: the model's dropout)
 
 
 def relation_candidates(batch, relation: str, features: Mapping[str, Tensor] | None = None
@@ -112,7 +113,7 @@ class COSMIC(UtteranceStateModel):
             for r in self.relations})
         self.state_in = (nn.ModuleDict({r: nn.Linear(c.comet_dim, c.knowledge_size) for r in self.relations})
                          if c.comet_dim else None)
-        self.knowledge_dropout = nn.Dropout(c.dropout)
+        self.knowledge_dropout = nn.Dropout(c.dropout if c.knowledge_dropout is None else c.knowledge_dropout)
         directions = 2 if c.bidirectional else 1
         self.rnn = nn.ModuleList(CommonsenseGRU(c.hidden, c.knowledge_size, c.state_size, c.emotion_size,
                                                 c.listener_state, c.dropout) for _ in range(directions))

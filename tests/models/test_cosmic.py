@@ -294,3 +294,17 @@ def test_annotator_events_are_the_models_weights(data):
             assert x.score == pytest.approx(float(w[best]), abs=1e-6) and x.provider == "retrieval"
             assert x.tail == table.tails[batch["event"].tid[e.edge_index[0, best]]]
             assert x.head == table.heads[e.head[best]]
+
+
+def test_knowledge_dropout_drops_the_relation_features_in_training_only(data):
+    batch = first_batch(data)
+    m = model(data, knowledge_dropout=1.0)
+    assert m.knowledge_dropout.p == 1.0 and model(data).knowledge_dropout.p == SMALL["dropout"]  # None: dropout
+    m.train()
+    m(batch)["emotion"].sum().backward()
+    # Every relation feature dropped: nothing reaches the tails' projection or the selectors.
+    assert m.tails_in.weight.grad is None or not m.tails_in.weight.grad.any()
+    m.zero_grad()
+    m.eval()
+    m(batch)["emotion"].sum().backward()
+    assert m.tails_in.weight.grad.abs().sum() > 0
