@@ -28,8 +28,8 @@ class TodkatConfig(ModelConfig):
     attention_dim: int = 64        # the selector's scorer
     use_knowledge: bool = True     # False: no ATOMIC / COMET knowledge (the topic layer stays)
     use_topic: bool = True         # False: no topic layer (selection queries and fusion without a topic)
-    knowledge_dropout: float = 0.0 # dropout on each selected-knowledge vector k^r before fusion (as KET's; the
-                                   # retrieved tails are loose matches, and without it the model overfits them)
+    knowledge_dropout: float = 0.0  # dropout on each selected-knowledge vector k^r before fusion (as KET's; the
+                                    # retrieved tails are loose matches, and without it the model overfits them)
     fusion: str = "early"          # "early": fuse, then the context model; "late": the context model, then fuse
                                    # (TODKAT's decoder attends to the knowledge after its dialogue encoder)
 

@@ -308,3 +308,7 @@ def test_knowledge_dropout_drops_the_relation_features_in_training_only(data):
     m.eval()
     m(batch)["emotion"].sum().backward()
     assert m.tails_in.weight.grad.abs().sum() > 0
+    from kgemo.errors import KgemoError
+
+    with pytest.raises(KgemoError, match="knowledge_dropout must be"):
+        CosmicConfig(knowledge_dropout=-0.1)
