@@ -153,8 +153,22 @@ def collect(runs: Path, configs: Path | None = ROOT / "configs") -> dict[str, li
             continue
         if not finetuned and path.parent.parent.name != result["config"]:
             continue
+        if not finetuned and "tags" not in result and configs is not None:
+            result["tags"] = config_tags(configs / f"{result['config']}.yaml")
         groups[result["config"]].append(result)
     return groups
+
+
+def config_tags(path: Path) -> dict:
+    """The ``tags`` of a config file — what makes its rows a variant (the trainer copies them into metrics.json as
+    top-level keys, where they cannot be told from the rest)."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return dict(raw.get("tags") or {}) if isinstance(raw, dict) else {}
 
 
 def mean_std(values: list[float]) -> str:

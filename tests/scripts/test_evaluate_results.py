@@ -171,3 +171,15 @@ def test_blocks_rows_from_earlier_machines_and_the_linear_head(evaluate, runs, t
     assert saved["minilm-full-meld"]["command"] == \
         "kgemo finetune configs/finetune_meld.yaml name=minilm-full-meld encoder.mode=full"
     assert table_row(md.split("### Frozen encoder, bidirectional")[1], "ket")[2] == "57.17 ± 0.15"
+
+
+def test_rows_carry_their_configs_tags(evaluate, runs, tmp_path):
+    # The trainer copies a config's tags into metrics.json as top-level keys; the row takes them from the config.
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "ket_meld.yaml").write_text("name: ket_meld\ntags: {context: past, selection: score}\n")
+    (configs / "no_knowledge_meld.yaml").write_text("name: no_knowledge_meld\n")
+    rows = evaluate.summarise(evaluate.collect(runs, configs))
+    assert rows["ket_meld"]["tags"] == {"context": "past", "selection": "score"}
+    assert rows["no_knowledge_meld"]["tags"] == {}
+    assert "cogat_mastodon" not in rows                       # no config of that name: left out
