@@ -69,6 +69,14 @@ class ModelConfig(Settings):
     dropout: float = 0.3            # dropout everywhere
     max_distance: int = 16          # relative positions beyond this share one embedding
 
+    def __post_init__(self):
+        # Every dropout probability of every model (``dropout``, ``knowledge_dropout``, ...): one check here rather
+        # than torch's ValueError from deep inside the model's constructor. Subclasses call this first.
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("dropout") and value is not None and not 0.0 <= float(value) <= 1.0:
+                raise KgemoError(f"{self.name or type(self).__name__}: {f.name} must be in [0, 1], got {value!r}")
+
     @classmethod
     def from_config(cls, d: Mapping[str, Any] | None, source: str = "config") -> "ModelConfig":
         """From an experiment config's ``model`` section: widths are refused (they come from the pipeline)."""

@@ -51,6 +51,7 @@ class ClusterGraphConfig(NoKnowledgeConfig):
     discriminator_hidden: int = 256     # the discriminator's hidden width
 
     def __post_init__(self):
+        super().__post_init__()
         if self.conditioning not in CONDITIONING:
             raise KgemoError(f"conditioning must be one of {CONDITIONING}, got {self.conditioning!r}")
         if self.target_init not in ("kmeans", "pseudo_label"):

@@ -37,10 +37,6 @@ class CosmicConfig(ModelConfig):
     use_knowledge: bool = True     # False: every relation feature is zero — the same model without commonsense
     knowledge_dropout: float | None = None  # dropout on each relation feature (None: the model's dropout)
 
-    def __post_init__(self):
-        if self.knowledge_dropout is not None and not 0.0 <= float(self.knowledge_dropout) <= 1.0:
-            raise KgemoError(f"cosmic: knowledge_dropout must be in [0, 1], got {self.knowledge_dropout!r}")
-
 
 def relation_candidates(batch, relation: str, features: Mapping[str, Tensor] | None = None
                         ) -> list[tuple[Tensor, Tensor, Tensor] | None]:

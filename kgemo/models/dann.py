@@ -37,6 +37,7 @@ class DANNConfig(NoKnowledgeConfig):
     discriminator_hidden: int = 256     # the discriminator's hidden width
 
     def __post_init__(self):
+        super().__post_init__()
         if self.conditioning not in CONDITIONING:
             raise KgemoError(f"conditioning must be one of {CONDITIONING}, got {self.conditioning!r}")
 

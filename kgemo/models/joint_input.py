@@ -40,6 +40,7 @@ class JointConfig(ModelConfig):
     input_norm: bool = True          # LayerNorm after the input projection (unit-norm sentence features are tiny)
 
     def __post_init__(self):
+        super().__post_init__()
         if self.word_branch not in ("act", "shared"):
             raise KgemoError(f"word_branch must be 'act' or 'shared', got {self.word_branch!r}")
 

@@ -34,8 +34,7 @@ class TodkatConfig(ModelConfig):
                                    # (TODKAT's decoder attends to the knowledge after its dialogue encoder)
 
     def __post_init__(self):
-        if not 0.0 <= float(self.knowledge_dropout) <= 1.0:
-            raise KgemoError(f"todkat: knowledge_dropout must be in [0, 1], got {self.knowledge_dropout!r}")
+        super().__post_init__()
         if self.fusion not in ("early", "late"):
             raise KgemoError(f"todkat: fusion must be 'early' or 'late', got {self.fusion!r}")
 

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 
-
 def add_arguments(p):
     p.add_argument("--dataset", default="meld")
     p.add_argument("--split", default="test", help="split whose utterances the preparation rows use")

@@ -102,3 +102,14 @@ def test_ket_concept_affect_channel_reads_the_concepts_vad(tiny_encoder, affect)
     batch["concept"].vad = 1.0 - batch["concept"].vad            # flip every concept's valence, arousal, dominance
     after = model(batch)["emotion"]
     assert (not torch.allclose(before, after)) == affect
+
+
+@pytest.mark.parametrize("config, field", [("KETConfig", "knowledge_dropout"), ("KETConfig", "dropout"),
+                                           ("CoGATConfig", "attention_dropout"), ("DANNConfig", "dropout")])
+def test_every_dropout_probability_is_checked_in_the_config(config, field):
+    import kgemo.models as models
+    from kgemo.errors import KgemoError
+
+    with pytest.raises(KgemoError, match=f"{field} must be in \\[0, 1\\], got 1.5"):
+        getattr(models, config)(**{field: 1.5})
+    getattr(models, config)(**{field: 0.5})
