@@ -238,8 +238,13 @@ def read_nrc_vad(path: str | Path, bad: BadRows) -> Iterator[tuple[str, float, f
         yield cols[0].strip().lower(), v, a, d
 
 
+#: Tail strings that mean "no tail" in the ATOMIC releases: "none" by design, "nan" a missing-value artifact of the
+#: 2019 CSVs (14 cells of v4_atomic_dev.csv hold ["nan"]).
+NO_TAIL = frozenset({"", "none", "nan"})
+
+
 def read_atomic2019(path: str | Path, bad: BadRows) -> Iterator[Tuple3]:
-    """ATOMIC 2019 CSV: one :class:`Tuple3` per (event, relation, tail), "none" and empty tails dropped."""
+    """ATOMIC 2019 CSV: one :class:`Tuple3` per (event, relation, tail), "none", "nan" and empty tails dropped."""
     path = Path(path)
     text, raw = open_text(path)
     progress = _Progress(raw, path, None)
@@ -269,7 +274,7 @@ def read_atomic2019(path: str | Path, bad: BadRows) -> Iterator[Tuple3]:
                     tails = json.loads(row[i])
                     if not isinstance(tails, list) or not all(isinstance(t, str) for t in tails):
                         raise ValueError("not a JSON list of strings")
-                    out += [Tuple3(head, rel, t.strip()) for t in tails if t.strip() and t.strip() != "none"]
+                    out += [Tuple3(head, rel, t.strip()) for t in tails if t.strip().lower() not in NO_TAIL]
             except ValueError as exc:
                 bad.add(n, f"bad JSON list in column {rel}: {row[i][:40]!r} ({str(exc)[:60]})")
                 continue
@@ -303,7 +308,7 @@ def read_atomic2020(path: str | Path, bad: BadRows) -> Iterator[Tuple3]:
             continue
         for t in tails:
             t = t.strip()
-            if t and t.lower() != "none":
+            if t.lower() not in NO_TAIL:
                 yield Tuple3(head, rel, t)
 
 

@@ -1,3 +1,4 @@
+import csv
 import gzip
 
 import pytest
@@ -61,6 +62,21 @@ def test_atomic2019_json_cells_none_dropped_and_bad_rows(fixtures):
     assert bad.rows == 6 and bad.count == 2
     assert bad.examples[0].startswith(f"{path}:6: bad JSON list in column xReact")
     assert bad.examples[1].startswith(f"{path}:7: expected 12 columns, found 2")
+
+
+def test_atomic2019_and_2020_drop_the_nan_artifact_like_none(tmp_path):
+    # v4_atomic_dev.csv holds 14 cells of ["nan"] (a missing-value artifact of the release): no tail, like "none".
+    rels = ["oEffect", "oReact", "oWant", "xAttr", "xEffect", "xIntent", "xNeed", "xReact", "xWant"]
+    cells = {r: "[]" for r in rels} | {"xIntent": '["to be sure"]', "xReact": '["nan"]', "xWant": '["None"]'}
+    path = tmp_path / "a.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["event", *rels, "prefix", "split"])
+        w.writerow(["PersonX pays ___ to details", *(cells[r] for r in rels), "[]", "dev"])
+    assert list(read_atomic2019(path, BadRows(str(path)))) == [("PersonX pays ___ to details", "xIntent", "to be sure")]
+    tsv = tmp_path / "b.tsv"
+    tsv.write_text("PersonX pays @@ xReact\tnan| careful\nPersonX pays\txIntent\tNaN\n")
+    assert list(read_atomic2020(tsv, BadRows(str(tsv)))) == [("PersonX pays", "xReact", "careful")]
 
 
 def test_atomic2019_wrong_header_is_refused(tmp_path):
