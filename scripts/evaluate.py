@@ -308,7 +308,8 @@ def default_section(docs: Path) -> list[str]:
         return []
     r = json.loads(path.read_text())
     lines = ["## Default annotator (`Annotator.from_pretrained(\"default\")`)", "",
-             f"`{r['config']}`, trained on {' + '.join(r['datasets'])} together (one 7-emotion space), seed 0; "
+             f"`{r['config']}`, trained on {' + '.join(r['datasets'])} together (one 7-emotion space), "
+             f"seed {r.get('seed', 0)}; "
              f"{r['parameters']:,} parameters, {r['weights_bytes'] / 2**20:.2f} MiB of weights. Command: "
              f"`{r['command']}`. The test split score below is checked against the shipped weights within "
              f"±{r['margin']} points by `tests/annotate/test_default_model.py`.", "",
@@ -319,7 +320,9 @@ def default_section(docs: Path) -> list[str]:
         lines.append(f"| {ds} test | {d['paper_metric']} (the dataset's own metric) | "
                      f"{d['scores'][d['paper_metric']]:.2f} |")
     return lines + ["", "A smaller KET (hidden 128) than the runs above, trained on both datasets at once: on MELD it "
-                    "scores below the MELD-only models, on DailyDialog above the DailyDialog-only ones.", ""]
+                    "scores below the MELD-only models, on DailyDialog above the DailyDialog-only ones. How its "
+                    "concepts are chosen, and what KET's confidence ranking gives instead (three seeds of each): "
+                    "[annotate.md](annotate.md#the-default-model-and-its-evidence).", ""]
 
 
 def adapt_section(summary: dict[str, dict]) -> list[str]:

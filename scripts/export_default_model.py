@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Copy the trained default annotator into the package and record its scores.
 
-    kgemo train configs/default_annotator.yaml          # -> runs/default_annotator/seed0/
+    kgemo train configs/default_annotator.yaml          # -> runs/default_annotator/seed<the config's seed>/
     python scripts/export_default_model.py --per-dataset # -> kgemo/resources/models/default/, results_default.json
 
 Checks that the model folder's pipeline names the bundled KB (``conceptnet: default``) and either the packaged
@@ -26,7 +26,20 @@ FILES = ("config.json", "labels.json", "model.safetensors", "README.md")
 MAX_BYTES = 3_000_000
 
 
-def _model_card(results: dict, metrics: dict) -> str:
+def _concepts_line(graph: dict) -> str:
+    """How the model's ConceptNet concepts were chosen, from the builder params saved with it."""
+    k = graph.get("concepts_per_token", 8)
+    if graph.get("selection") == "score":
+        text = (f"the {k} most related to the utterance and its past turns (cosine in the encoder's space) among "
+                f"each word's {graph.get('candidates_per_token', 32)} strongest ConceptNet edges")
+        if graph.get("min_score") is not None:
+            text += f", none scoring under {graph['min_score']}"
+    else:
+        text = f"each word's {k} strongest ConceptNet edges (KET's ranking by confidence)"
+    return f"- Concepts: {text}{'; the word itself is one of them' if graph.get('self_concept') else ''}."
+
+
+def _model_card(results: dict, metrics: dict, graph: dict | None = None) -> str:
     lines = [
         "# kgemo default annotator", "",
         ("KET (Zhong et al., EMNLP 2019) on kgemo's concept graph, trained on MELD + DailyDialog with the emotion "
@@ -35,7 +48,8 @@ def _model_card(results: dict, metrics: dict) -> str:
          + (f" with the LoRA adapter `{results['adapter']}` (fine-tuned on MELD's train split, shipped in this "
             "folder, merged into the base when loaded)" if results.get("adapter") else "")
          + " and kgemo's bundled ConceptNet + NRC-VAD KB, so it runs offline."), "",
-        f"- Config: `{results['config']}`; command: `{results['command']}`.",
+        f"- Config: `{results['config']}`, seed {results['seed']}; command: `{results['command']}`.",
+        *([_concepts_line(graph)] if graph is not None else []),
         (f"- {results['parameters']:,} parameters ({results['weights_bytes'] / 1e6:.1f} MB float32); best epoch "
          f"{results['best_epoch']} of {results['epochs_run']}."),
         (f"- {results['metrics']['emotion']} (the selection metric), combined MELD + DailyDialog: dev "
@@ -78,19 +92,28 @@ def _is_shippable_adapter(folder: Path) -> bool:
     return meta.get("mode") == "lora" and meta.get("base", {}).get("model") == "default" and size <= 8_000_000
 
 
+def default_run() -> Path:
+    """``runs/default_annotator/seed<k>``, k the seed configs/default_annotator.yaml names (the shipped one)."""
+    import yaml
+
+    seed = (yaml.safe_load((ROOT / "configs" / "default_annotator.yaml").read_text()) or {}).get("seed", 0)
+    return ROOT / "runs" / "default_annotator" / f"seed{int(seed)}"
+
+
 def main(argv=None) -> int:
     from kgemo.errors import KgemoError
     from kgemo.pipeline import PipelineSpec
     from kgemo.storage import atomic_write, read_json, write_json
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", default=str(ROOT / "runs" / "default_annotator" / "seed0"), help="the training run")
+    p.add_argument("--run", default=None, help="the training run (default: runs/default_annotator/seed<k>, k the "
+                   "config's seed)")
     p.add_argument("--out", default=str(ROOT / "kgemo" / "resources" / "models" / "default"))
     p.add_argument("--results", default=str(ROOT / "docs" / "results_default.json"))
     p.add_argument("--per-dataset", action="store_true", help="also score MELD and DailyDialog test separately")
     args = p.parse_args(argv)
 
-    run, out = Path(args.run), Path(args.out)
+    run, out = Path(args.run) if args.run else default_run(), Path(args.out)
     model_dir = run / "model"
     metrics = read_json(run / "metrics.json")
     if not metrics.get("complete"):
@@ -122,7 +145,9 @@ def main(argv=None) -> int:
 
     results = {
         "config": f"configs/{metrics['config']}.yaml",
-        "command": f"kgemo train configs/{metrics['config']}.yaml && python scripts/export_default_model.py "
+        "seed": metrics["seed"],
+        "command": f"kgemo train configs/{metrics['config']}.yaml --seeds {metrics['seed']} && "
+                   "python scripts/export_default_model.py "
                    f"--run {run.relative_to(ROOT) if run.is_relative_to(ROOT) else run} --per-dataset",
         "model": "kgemo/resources/models/default", "encoder_id": metrics["encoder_id"],
         "datasets": metrics["datasets"], "metrics": metrics["metrics"], "best_epoch": metrics["best_epoch"],
@@ -135,15 +160,15 @@ def main(argv=None) -> int:
         "margin_reason": "same weights, same inputs and the same metric: the score reproduces to floating-point "
                          "tolerance; 0.5 points allows a few argmax flips from another BLAS / CPU",
     }
-    card = _model_card(results, metrics)
+    graph = cfg["pipeline"]["builder"].get("params") or {}
     with atomic_write(out / "README.md", "w", encoding="utf-8") as fh:
-        fh.write(card)
+        fh.write(_model_card(results, metrics, graph))
     if args.per_dataset:
         results["test_per_dataset"] = per_dataset_scores(out, metrics["datasets"])
     write_json(args.results, results)
     if args.per_dataset:  # the card again, now with the per-dataset scores
         with atomic_write(out / "README.md", "w", encoding="utf-8") as fh:
-            fh.write(_model_card(results, metrics))
+            fh.write(_model_card(results, metrics, graph))
     for name in FILES:  # package data must be readable by every user (atomic_write creates 0600 files)
         (out / name).chmod(0o644)
     print(json.dumps({k: results[k] for k in ("dev", "test", "weights_bytes")} |
