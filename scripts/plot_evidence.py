@@ -5,9 +5,11 @@
     python scripts/plot_evidence.py conv.json --model runs/x/seed0/model --out evidence.png --top-k 4
 
 One row per utterance: the speaker and text with the predicted emotion (and its probability) on the left; the
-top ConceptNet concepts as bars of their utterance weight w_c = Σ_t β_t α_{c,t} (labelled "word → concept"),
-coloured by the concept's valence; and the retrieved ATOMIC inferences (relation: tail, with the similarity of
-the matched ATOMIC event) on the right.
+top ConceptNet concepts (labelled "word → concept", coloured by the concept's valence) as bars of their occlusion
+effect — how much the predicted label's probability drops without the concept, the annotator's default ranking;
+concepts under 0.005 are left out, as in the CLI table — or, for an annotator ranking by attention, of their
+utterance weight w_c = Σ_t β_t α_{c,t}; and the ATOMIC inferences of the nearest ATOMIC event (relation: tail,
+with that event and its similarity) on the right.
 """
 from __future__ import annotations
 
@@ -40,7 +42,14 @@ def plot(result, out: Path, top_k: int = 4, title: str | None = None) -> Path:
                           left=0.01, right=0.99, top=1 - 0.75 / (1.25 * n + 1.1), bottom=0.02)
     norm = colors.Normalize(0.0, 1.0)
     cmap = matplotlib.colormaps["RdYlGn"]
-    xmax = max([c.weight for u in result for c in u.concepts[:top_k]] + [0.05]) * 1.05
+    by_effect = any(c.effect is not None for u in result for c in u.concepts)
+
+    def shown(u):  # the concepts drawn for utterance u, best first, with their bar lengths
+        if by_effect:
+            return [(c, c.effect) for c in u.concepts if c.effect is not None and c.effect >= 0.005][:top_k]
+        return [(c, c.weight) for c in u.concepts[:top_k]]
+
+    xmax = max([v for u in result for _, v in shown(u)] + [0.05]) * 1.05
     for i, u in enumerate(result):
         # Left: utterance and label.
         ax = fig.add_subplot(gs[i, 0])
@@ -62,19 +71,21 @@ def plot(result, out: Path, top_k: int = 4, title: str | None = None) -> Path:
 
         # Middle: concept bars, "word → concept" on the left, the weight at the end of the bar.
         ax = fig.add_subplot(gs[i, 1])
-        cs = list(u.concepts[:top_k])[::-1]
-        if cs:
-            ys = list(range(len(cs)))
-            ax.barh(ys, [c.weight for c in cs], color=[cmap(norm(c.vad[0])) if c.vad_known else "#cfd8dc"
-                                                        for c in cs], height=0.72)
+        bars = shown(u)[::-1]
+        if bars:
+            ys = list(range(len(bars)))
+            ax.barh(ys, [v for _, v in bars], color=[cmap(norm(c.vad[0])) if c.vad_known else "#cfd8dc"
+                                                     for c, _ in bars], height=0.72)
             ax.set_yticks(ys, [textwrap.shorten(f"{c.token} → {c.concept.replace('_', ' ')}", 34, placeholder="…")
-                               for c in cs], fontsize=8.5)
-            for y, c in zip(ys, cs):
-                ax.text(c.weight + xmax * 0.015, y, f"{c.weight:.2f}", va="center", fontsize=8, color="#455a64")
+                               for c, _ in bars], fontsize=8.5)
+            for y, (c, v) in zip(ys, bars):
+                ax.text(v + xmax * 0.015, y, f"{'+' if by_effect else ''}{v:.2f}", va="center", fontsize=8,
+                        color="#455a64")
             ax.set_ylim(-0.6, top_k - 0.4)
         else:
             ax.set_yticks([])
-            ax.text(0.5, 0.5, "no ConceptNet concept", ha="center", va="center", fontsize=8.5, color="#78909c",
+            none = "no concept moved the label" if by_effect and u.concepts else "no ConceptNet concept"
+            ax.text(0.5, 0.5, none, ha="center", va="center", fontsize=8.5, color="#78909c",
                     transform=ax.transAxes)
         ax.set_xlim(0, xmax * 1.15)
         ax.set_xticks([])
@@ -82,14 +93,19 @@ def plot(result, out: Path, top_k: int = 4, title: str | None = None) -> Path:
         for side in ("top", "right", "bottom"):
             ax.spines[side].set_visible(False)
         if i == 0:
-            ax.set_title("top ConceptNet concepts (word → concept): weight Σ_t β_t α_c,t\n"
+            what = ("effect: drop of the label's probability without the concept" if by_effect else
+                    "weight Σ_t β_t α_c,t")
+            ax.set_title(f"top ConceptNet concepts (word → concept), {what}\n"
                          "bar colour: valence, red = negative, green = positive, grey = unknown", fontsize=9)
 
         # Right: ATOMIC events.
         ax = fig.add_subplot(gs[i, 2])
         ax.axis("off")
+        # Only the inferences of the best-matched event, so that the "matched:" line below is true of each (the
+        # annotator walks further heads for a relation the nearest one lacks).
+        events = [e for e in u.events if e.head == u.events[0].head][:3] if u.events else []
         lines = [f"{RELATION_TEXT.get(e.relation, e.relation)}: {e.tail.rstrip('.')}  ({e.score:.2f})"
-                 for e in u.events[:3]]
+                 for e in events]
         ax.text(0.02, 0.92, "\n".join(textwrap.shorten(x, 62, placeholder="…") for x in lines) or "-", va="top",
                 fontsize=8.5, transform=ax.transAxes, linespacing=1.5)
         if u.events:
