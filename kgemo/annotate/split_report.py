@@ -76,7 +76,7 @@ class SplitReport:
     Example:
         >>> report = SplitReport.from_model("default", "test", datasets=["meld"])    # doctest: +SKIP
         >>> report.scores()["all"]["emotion"]["report"]["averages"]["weighted_f1"]   # doctest: +SKIP
-        52.26
+        51.18
         >>> report.to_html("meld_test.html")                                          # doctest: +SKIP
     """
 
