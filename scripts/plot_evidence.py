@@ -69,7 +69,7 @@ def plot(result, out: Path, top_k: int = 4, title: str | None = None) -> Path:
         if others:
             ax.text(0.99, 0.55, others, ha="right", va="top", fontsize=8.5, transform=ax.transAxes)
 
-        # Middle: concept bars, "word → concept" on the left, the weight at the end of the bar.
+        # Middle: concept bars, "word → concept" on the left, the effect (or weight) at the end of the bar.
         ax = fig.add_subplot(gs[i, 1])
         bars = shown(u)[::-1]
         if bars:

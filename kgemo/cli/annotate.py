@@ -30,6 +30,9 @@ def add_parser(sub) -> None:
     p.add_argument("--top-k", type=_count, default=5, help="concepts per utterance (default: %(default)s; the table "
                    "shows up to 3)")
     p.add_argument("--events", type=_count, default=1, help="ATOMIC events per relation (0 = none; default: 1)")
+    p.add_argument("--evidence", choices=["occlusion", "attention"], default="occlusion",
+                   help="rank concepts by occlusion (what removing each does to the label; default) or by the "
+                   "model's attention weights (one forward pass: faster on large inputs)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     p.add_argument("--batch-size", type=_positive, default=16, help="conversations per batch (default: %(default)s)")
     p.add_argument("--width", type=_positive, help="table width (default: the terminal's)")
@@ -92,7 +95,8 @@ def _run(args) -> int:
     # Read and validate the whole input before loading the model: a bad file fails in a second.
     conversations = read_conversations(args.input, args.input_format)
     ann = Annotator.from_pretrained(args.model, device=args.device, top_k=args.top_k, top_events=args.events,
-                                    events="default" if args.events > 0 else None, batch_size=args.batch_size)
+                                    events="default" if args.events > 0 else None, batch_size=args.batch_size,
+                                    evidence=args.evidence)
     results = ann.annotate_many(conversations, batch_size=args.batch_size)
     if args.html:
         results = list(results)  # the page needs them all; the text output below then reads the list

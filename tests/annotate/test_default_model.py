@@ -80,6 +80,18 @@ def test_cli_prints_the_table_for_the_example(capsys):
     assert lines[0].split()[:4] == ["#", "speaker", "utterance", "emotion"]
     assert sum(line[:2].strip().isdigit() for line in lines) == 8
     assert "Guess what?" in out and "xReact:" in out
+    assert "concepts (effect)" in lines[0]   # occlusion ranking by default
+
+
+def test_cli_evidence_attention_ranks_by_weight(capsys):
+    from kgemo.cli import main
+
+    assert main(["annotate", str(EXAMPLE), "--width", "120", "--evidence", "attention", "--format", "json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    concepts = [c for u in res["utterances"] for c in u["concepts"]]
+    assert concepts and all(c["effect"] is None for c in concepts)
+    assert main(["annotate", str(EXAMPLE), "--width", "120", "--evidence", "attention"]) == 0
+    assert "concepts (weight)" in capsys.readouterr().out.splitlines()[0]
 
 
 @pytest.mark.slow
