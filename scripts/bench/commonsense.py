@@ -36,26 +36,14 @@ def add_arguments(p):
 
 
 def _tiny_comet(folder: Path, texts: list[str]) -> Path:
-    """A random 1-layer BART with a word-level vocabulary of ``texts``, saved as a COMET checkpoint."""
+    """A random 1-layer BART with a word-level vocabulary of ``texts`` (5,000 words at most), saved as a COMET
+    checkpoint."""
     import re
 
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
+    from kgemo.knowledge.comet import save_random_comet
 
-    words = dict.fromkeys(w for t in texts for w in re.findall(r"\S+", t))
-    vocab = {w: i for i, w in enumerate(["<pad>", "<s>", "</s>", "<unk>", "[GEN]", *list(words)[:5000]])}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-                            unk_token="<unk>").save_pretrained(folder)
-    torch.manual_seed(0)
-    cfg = BartConfig(vocab_size=len(vocab), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                     decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=128,
-                     pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=2,
-                     forced_bos_token_id=None, forced_eos_token_id=None)
-    BartForConditionalGeneration(cfg).save_pretrained(folder)
-    return folder
+    words = list(dict.fromkeys(w for t in texts for w in re.findall(r"\S+", t)))[:5000]
+    return save_random_comet(folder, words, max_positions=128)
 
 
 def _preparation(args, rows, notes):

@@ -6,7 +6,8 @@ import pytest
 import transformers  # noqa: F401  a dependency of kgemo: a broken install must fail here, not skip
 
 from kgemo.knowledge import AtomicRetriever, AtomicTable
-from kgemo.knowledge.comet import COSMIC_RELATIONS, CometGenerator, GenerationCache, RetrievedComet
+from kgemo.knowledge.comet import (COSMIC_RELATIONS, CometGenerator, GenerationCache, RetrievedComet,
+                                  save_random_comet)
 
 WORDS = ("i lost my keys we won the game happy sad to find them celebrate PersonX PersonY xIntent xEffect xReact "
          "oEffect oReact xWant").split()
@@ -27,18 +28,19 @@ def _tokenizer(folder):
 
 @pytest.fixture(scope="module")
 def tiny_bart(tmp_path_factory):
-    import torch
-    from transformers import BartConfig, BartForConditionalGeneration
+    return save_random_comet(tmp_path_factory.mktemp("tiny-comet-bart"), WORDS, max_positions=64)
 
-    folder = tmp_path_factory.mktemp("tiny-comet-bart")
-    n = _tokenizer(folder)
-    torch.manual_seed(0)
-    cfg = BartConfig(vocab_size=n, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                     decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
-                     pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=2,
-                     forced_bos_token_id=None, forced_eos_token_id=None)
-    BartForConditionalGeneration(cfg).save_pretrained(folder)
-    return folder
+
+def test_random_comet_is_reproducible_and_loads(tiny_bart, tmp_path):
+    from safetensors.numpy import load_file
+
+    again = save_random_comet(tmp_path / "again", WORDS, max_positions=64)
+    a, b = load_file(tiny_bart / "model.safetensors"), load_file(again / "model.safetensors")
+    assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    other = load_file(save_random_comet(tmp_path / "other", WORDS, max_positions=64, seed=1) / "model.safetensors")
+    assert not all(np.array_equal(a[k], other[k]) for k in a)
+    gen = CometGenerator(tiny_bart, device="cpu", max_new_tokens=2, cache=False)
+    assert gen.relation_states(["i lost my keys"], ["xReact"]).shape[-1] == 16
 
 
 @pytest.fixture(scope="module")

@@ -51,20 +51,7 @@ def event_prepared(encoder, sizes=(40, 10, 10), comet=None, **graph) -> Prepared
 
 
 def tiny_comet_bart(folder: Path) -> Path:
-    """A random 1-layer BART with a word-level tokenizer, saved as a COMET checkpoint folder."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
+    """A random 1-layer BART with a word-level tokenizer over ``WORDS``, saved as a COMET checkpoint folder."""
+    from kgemo.knowledge.comet import save_random_comet
 
-    vocab = {w: i for i, w in enumerate(["<pad>", "<s>", "</s>", "<unk>", "[GEN]", *dict.fromkeys(WORDS)])}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-                            unk_token="<unk>").save_pretrained(folder)
-    torch.manual_seed(0)
-    cfg = BartConfig(vocab_size=len(vocab), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                     decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
-                     pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=2,
-                     forced_bos_token_id=None, forced_eos_token_id=None)
-    BartForConditionalGeneration(cfg).save_pretrained(folder)
-    return folder
+    return save_random_comet(folder, WORDS, max_positions=64)
