@@ -329,13 +329,18 @@ class RetrievedComet(_CachedProvider):
         retriever: an :class:`~kgemo.knowledge.atomic.AtomicRetriever`.
         cache: as for :class:`CometGenerator`.
         state_k: tails averaged into a relation state.
+        tail_memo: tail embeddings kept in memory between calls (a dataset's batches retrieve the same few
+            thousand tails over and over; 50,000 × 384-d float32 is 77 MB). 0 turns it off.
     """
 
     source = "atomic-retrieval"
 
-    def __init__(self, retriever: Any, cache: bool | str | Path = True, state_k: int = 3):
+    def __init__(self, retriever: Any, cache: bool | str | Path = True, state_k: int = 3, tail_memo: int = 50_000):
         self.retriever = retriever
         self.state_k = state_k
+        self.tail_memo = int(tail_memo)
+        self._tail_vectors: dict[str, np.ndarray] = {}
+        self._last_queries: tuple[tuple[str, ...], np.ndarray] | None = None
         self._setup_cache(cache)
 
     @property
@@ -361,18 +366,37 @@ class RetrievedComet(_CachedProvider):
         rels = list(dict.fromkeys(r for r, _ in keys))
         return texts, rels
 
+    def _search(self, texts: list[str], k: int, relations: tuple[str, ...]):
+        # generate() and relation_states() of one batch ask for the same texts: their query embeddings are
+        # computed once (the last batch's are kept).
+        key = tuple(texts)
+        if self._last_queries is None or self._last_queries[0] != key:
+            self._last_queries = (key, self.retriever.encode_queries(texts))
+        return self.retriever.search_vectors(self._last_queries[1], k=k, relations=relations)
+
+    def _tail_embeddings(self, tails: list[str]) -> np.ndarray:
+        """``[len(tails), dim]``: the memo's rows, the rest encoded in one batch (and memoised while there is room)."""
+        todo = [t for t in tails if t not in self._tail_vectors]
+        new = (np.asarray(self.retriever.encoder.encode(todo, show_progress=False), dtype=np.float32)
+               if todo else np.zeros((0, self.dim), np.float32))
+        fresh = dict(zip(todo, new))
+        room = max(self.tail_memo - len(self._tail_vectors), 0)
+        self._tail_vectors.update(list(fresh.items())[:room])
+        if not tails:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([fresh[t] if t in fresh else self._tail_vectors[t] for t in tails])
+
     def _generate(self, keys: list[tuple[str, str]], k: int, num_beams: int | None) -> dict:
         texts, rels = self._grouped(keys)
-        res = self.retriever.search(texts, k=k, relations=tuple(rels))
+        res = self._search(texts, k, tuple(rels))
         wanted = set(keys)
         return {(r, t): [h.tail for h in hits[r]] for t, hits in zip(texts, res) for r in rels if (r, t) in wanted}
 
     def _states(self, keys: list[tuple[str, str]], pool: str) -> dict:
         texts, rels = self._grouped(keys)
-        res = self.retriever.search(texts, k=self.state_k, relations=tuple(rels))
+        res = self._search(texts, self.state_k, tuple(rels))
         tails = list(dict.fromkeys(h.tail for hits in res for r in rels for h in hits[r]))
-        emb = (np.asarray(self.retriever.encoder.encode(tails, show_progress=False), dtype=np.float32)
-               if tails else np.zeros((0, self.dim), np.float32))
+        emb = self._tail_embeddings(tails)
         row = {t: i for i, t in enumerate(tails)}
         wanted = set(keys)
         out = {}

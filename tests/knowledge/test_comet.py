@@ -127,6 +127,33 @@ def test_retrieved_comet_has_the_same_interface(tiny_encoder):
     assert rc.counters["generation_hits"] == 2
 
 
+def test_retrieved_comet_encodes_each_query_and_tail_once(tiny_encoder):
+    """generate() + relation_states() of one batch encode its texts once; a tail seen in an earlier batch is not
+    encoded again; the states equal those computed without the memo."""
+    table = AtomicTable.from_tuples([
+        ("PersonX loses PersonX's keys", "xReact", "annoyed"), ("PersonX loses PersonX's keys", "xReact", "sad"),
+        ("PersonX wins the game", "xReact", "happy"), ("PersonX wins the race", "xReact", "happy"),
+    ])
+    encoded: list[str] = []
+
+    class Counting:
+        dim, id = tiny_encoder.dim, tiny_encoder.id
+
+        def encode(self, texts, **kw):
+            encoded.extend(texts)
+            return tiny_encoder.encode(texts, **kw)
+
+    rc = RetrievedComet(AtomicRetriever(table, encoder=Counting()), cache=False, state_k=2)
+    batch = ["I lost my keys", "we won the game"]
+    rc.generate(batch, ["xReact"], k=2)
+    first = rc.relation_states(batch, ["xReact"])
+    assert encoded.count("I lost my keys") == 1 and encoded.count("we won the game") == 1
+    rc.relation_states(["we won the race"], ["xReact"])
+    assert encoded.count("happy") == 1                   # retrieved again, not encoded again
+    plain = RetrievedComet(AtomicRetriever(table, encoder=tiny_encoder), cache=False, state_k=2, tail_memo=0)
+    np.testing.assert_allclose(plain.relation_states(batch, ["xReact"]), first, atol=1e-5)
+
+
 def test_build_comet_fills_the_cache_and_resumes(tiny_encoder):
     from kgemo.knowledge.build import build_comet
 
