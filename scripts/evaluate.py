@@ -210,11 +210,11 @@ def _mean(r: dict, split: str, task: str) -> float:
 
 def erc_section(summary: dict[str, dict], refs: dict) -> list[str]:
     lines = ["## Emotion recognition in conversation", "",
-             "Test split, mean ± std over seeds (0, 1, 2 unless the seeds column says otherwise); every model selected "
-             "on the dev split. Knowledge: the bundled default KB (the CKBC 100k ConceptNet subset restricted to a "
-             "common vocabulary, + NRC-VAD) and the bundled ATOMIC slice, not the full ConceptNet / COMET the papers "
-             "used. Class weights from the train split only. Δ: test mean minus the same block's no-knowledge "
-             "ablation.", ""]
+             "Test split, mean ± std over seeds (0, 1, 2 unless the seeds column says otherwise); every model "
+             "selected on the dev split. Knowledge: the bundled default KB (the CKBC 100k ConceptNet subset "
+             "restricted to a common vocabulary, + NRC-VAD) and the bundled ATOMIC slice, not the full ConceptNet / "
+             "COMET the papers used. Class weights from the train split only. Δ: test mean minus the same block's "
+             "no-knowledge ablation.", ""]
     blocks = [(heading, note, "finetuned" in template,
                [(m, template.format(m=m, ds="{ds}"), abl and template.format(m=abl, ds="{ds}"))
                 for m, abl in ERC_ROWS])
@@ -340,8 +340,9 @@ def adapt_section(summary: dict[str, dict]) -> list[str]:
         found = True
         metric = next(r for _, r in rows if r)["metrics"]["emotion"]
         source_only = summary.get(base + "_source_only")
-        lines += [f"### {src} → {tgt} — {metric}", "", "| model | encoder | target test | target dev | Δ vs source "
-                  "only | seeds |", "|---|---|---|---|---|---|"]
+        lines += [f"### {src} → {tgt} — {metric}", "",
+                  "| model | encoder | target test | target dev | Δ vs source only | seeds |",
+                  "|---|---|---|---|---|---|"]
         for label, r in rows:
             if not r:
                 lines.append(f"| {label} | not run | | | | |")

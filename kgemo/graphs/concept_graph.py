@@ -99,8 +99,8 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
 
     name = "concept"
     # Bump when the output changes for the same inputs — including changes to the KB's token normalisation
-    # (kgemo.knowledge.text), which the KB checksum does not cover. 2: verb stems prefer "hope" over "hop"; 3: token VAD;
-    # 4: concept VAD, self edges and selection.
+    # (kgemo.knowledge.text), which the KB checksum does not cover. 2: verb stems prefer "hope" over "hop";
+    # 3: token VAD; 4: concept VAD, self edges and selection.
     version = "4"
     cache = True  # KB lookups: reading the cache back is ~5x faster than building (scripts/benchmark.py train)
     knowledge = ("conceptnet",)
