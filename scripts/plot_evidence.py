@@ -7,8 +7,9 @@
 One row per utterance: the speaker and text with the predicted emotion (and its probability) on the left; the
 top ConceptNet concepts (labelled "word → concept", coloured by the concept's valence) as bars of their occlusion
 effect — how much the predicted label's probability drops without the concept, the annotator's default ranking;
-concepts under 0.005 are left out, as in the CLI table — or, for an annotator ranking by attention, of their
-utterance weight w_c = Σ_t β_t α_{c,t}; and the ATOMIC inferences of the nearest ATOMIC event (relation: tail,
+those under ``kgemo.annotate.result.MIN_EFFECT`` are left out, as in the CLI table
+(``UtteranceAnnotation.shown_concepts``) — or, for an annotator ranking by attention, of their utterance weight
+w_c = Σ_t β_t α_{c,t}; and the ATOMIC inferences of the nearest ATOMIC event (relation: tail,
 with that event and its similarity) on the right.
 """
 from __future__ import annotations
@@ -43,13 +44,7 @@ def plot(result, out: Path, top_k: int = 4, title: str | None = None) -> Path:
     norm = colors.Normalize(0.0, 1.0)
     cmap = matplotlib.colormaps["RdYlGn"]
     by_effect = any(c.effect is not None for u in result for c in u.concepts)
-
-    def shown(u):  # the concepts drawn for utterance u, best first, with their bar lengths
-        if by_effect:
-            return [(c, c.effect) for c in u.concepts if c.effect is not None and c.effect >= 0.005][:top_k]
-        return [(c, c.weight) for c in u.concepts[:top_k]]
-
-    xmax = max([v for u in result for _, v in shown(u)] + [0.05]) * 1.05
+    xmax = max([v for u in result for _, v in u.shown_concepts(top_k)] + [0.05]) * 1.05
     for i, u in enumerate(result):
         # Left: utterance and label.
         ax = fig.add_subplot(gs[i, 0])
@@ -71,7 +66,7 @@ def plot(result, out: Path, top_k: int = 4, title: str | None = None) -> Path:
 
         # Middle: concept bars, "word → concept" on the left, the effect (or weight) at the end of the bar.
         ax = fig.add_subplot(gs[i, 1])
-        bars = shown(u)[::-1]
+        bars = u.shown_concepts(top_k)[::-1]
         if bars:
             ys = list(range(len(bars)))
             ax.barh(ys, [v for _, v in bars], color=[cmap(norm(c.vad[0])) if c.vad_known else "#cfd8dc"

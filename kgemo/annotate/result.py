@@ -25,7 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-__all__ = ["ConceptEvidence", "EventEvidence", "UtteranceAnnotation", "AnnotationResult"]
+__all__ = ["ConceptEvidence", "EventEvidence", "UtteranceAnnotation", "AnnotationResult", "MIN_EFFECT"]
+
+#: An occlusion effect under this (half a point of the label's probability) is not shown as evidence.
+MIN_EFFECT = 0.005
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,15 @@ class UtteranceAnnotation:
     def top_concepts(self, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` heaviest concepts as ``(concept, weight)`` pairs."""
         return [(c.concept, c.weight) for c in self.concepts[:k]]
+
+    def shown_concepts(self, k: int = 3) -> list[tuple[ConceptEvidence, float]]:
+        """What the table and the evidence picture show, with the number shown: for concepts ranked by occlusion,
+        those of the first ``k`` whose removal lowers the predicted label's probability by at least
+        :data:`MIN_EFFECT`, with that effect; for concepts ranked by attention, the first ``k`` with their weight."""
+        top = self.concepts[:k]
+        if any(c.effect is not None for c in top):
+            return [(c, c.effect) for c in top if c.effect is not None and c.effect >= MIN_EFFECT]
+        return [(c, c.weight) for c in top]
 
     def top_events(self, k: int = 3) -> list[tuple[str, str, float]]:
         """The first ``k`` ATOMIC events as ``(relation, tail, score)``."""

@@ -18,10 +18,8 @@ def _ranked_by_effect(res) -> bool:
 
 
 def _fmt_concepts(u, top: int, effect: bool) -> str:
-    if effect:  # the drop of the predicted label's probability without the concept, signed
-        return ", ".join(f"{c.concept.replace('_', ' ')} {c.effect:+.2f}" for c in u.concepts[:top]
-                         if c.effect is not None and c.effect >= 0.005) or "-"   # no effect, no evidence
-    return ", ".join(f"{c.concept.replace('_', ' ')} {c.weight:.2f}" for c in u.concepts[:top]) or "-"
+    number = "{:+.2f}" if effect else "{:.2f}"  # an effect is a signed drop of the label's probability
+    return ", ".join(f"{c.concept.replace('_', ' ')} {number.format(v)}" for c, v in u.shown_concepts(top)) or "-"
 
 
 def _fmt_event(u) -> str:
