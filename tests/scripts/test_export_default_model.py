@@ -2,20 +2,10 @@
 which seed is shipped."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_script(rel: str):
-    spec = importlib.util.spec_from_file_location(Path(rel).stem + "_under_test", ROOT / rel)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_loader import ROOT, load_script
 
 
 def test_default_run_is_the_seed_the_config_names():

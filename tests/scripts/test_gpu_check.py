@@ -1,21 +1,15 @@
 """``scripts/gpu_check.py``: without CUDA it skips with a JSON report; its model and retrieval code runs on CPU."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from script_loader import load_script
 
 
 @pytest.fixture(scope="module")
 def gpu_check():
-    spec = importlib.util.spec_from_file_location("gpu_check_under_test", ROOT / "scripts" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/gpu_check.py")
 
 
 def test_without_cuda_it_skips_and_says_so(gpu_check, tmp_path, capsys, monkeypatch):

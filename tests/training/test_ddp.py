@@ -207,16 +207,14 @@ def _every_model_data(name: str):
     """Tiny synthetic train/dev/test graphs for any registered model (its builder, knowledge and tasks), made the
     way ``scripts/gpu_check.py`` makes them."""
     import argparse
-    import importlib.util
+
+    from script_loader import load_script
 
     from kgemo.knowledge import ConceptNetKB
     from kgemo.models import MODELS, get_model_class
     from kgemo.training import PreparedData
 
-    spec = importlib.util.spec_from_file_location("gpu_check_for_ddp", Path(__file__).resolve().parents[2]
-                                                  / "scripts" / "gpu_check.py")
-    check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(check)
+    check = load_script("scripts/gpu_check.py")
     get_model_class(name)
     kb = {"conceptnet": ConceptNetKB.load("default")}
     words = [c for c in kb["conceptnet"].concepts[:5000] if c.isalpha()]
