@@ -38,7 +38,7 @@ from ..errors import CacheError, DataNotFoundError
 from ..storage import kgemo_home, read_json, sha256_file, sha256_json, write_json
 
 __all__ = ["CometGenerator", "RetrievedComet", "GenerationCache", "COSMIC_RELATIONS", "DEFAULT_PROMPT",
-           "save_random_comet"]
+           "save_random_comet", "save_word_tokenizer"]
 
 log = logging.getLogger(__name__)
 
@@ -413,6 +413,20 @@ class RetrievedComet(_CachedProvider):
         return out
 
 
+def save_word_tokenizer(folder: str | Path, words: Sequence[str]) -> int:
+    """Save a word-level tokenizer over ``words`` (after ``<pad> <s> </s> <unk> [GEN]``, split on whitespace) to
+    ``folder``, for the tiny checkpoints of :func:`save_random_comet`; returns its vocabulary size."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(["<pad>", "<s>", "</s>", "<unk>", "[GEN]", *dict.fromkeys(words)])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+                            unk_token="<unk>").save_pretrained(folder)
+    return len(vocab)
+
+
 def save_random_comet(folder: str | Path, words: Sequence[str], max_positions: int = 128, seed: int = 0) -> Path:
     """Save a random, untrained COMET-BART checkpoint (1 layer, d = 16, a word-level tokenizer over ``words``) to
     ``folder``, in the layout :class:`CometGenerator` loads.
@@ -421,17 +435,12 @@ def save_random_comet(folder: str | Path, words: Sequence[str], max_positions: i
     machines): it decodes noise, never commonsense. The same arguments give the same weights.
     """
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
+    from transformers import BartConfig, BartForConditionalGeneration
 
     folder = Path(folder)
-    vocab = {w: i for i, w in enumerate(["<pad>", "<s>", "</s>", "<unk>", "[GEN]", *dict.fromkeys(words)])}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-                            unk_token="<unk>").save_pretrained(folder)
+    vocab_size = save_word_tokenizer(folder, words)
     torch.manual_seed(seed)
-    cfg = BartConfig(vocab_size=len(vocab), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+    cfg = BartConfig(vocab_size=vocab_size, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
                      decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
                      max_position_embeddings=max_positions, pad_token_id=0, bos_token_id=1, eos_token_id=2,
                      decoder_start_token_id=2, forced_bos_token_id=None, forced_eos_token_id=None)

@@ -7,23 +7,10 @@ import transformers  # noqa: F401  a dependency of kgemo: a broken install must 
 
 from kgemo.knowledge import AtomicRetriever, AtomicTable
 from kgemo.knowledge.comet import (COSMIC_RELATIONS, CometGenerator, GenerationCache, RetrievedComet,
-                                  save_random_comet)
+                                  save_random_comet, save_word_tokenizer)
 
 WORDS = ("i lost my keys we won the game happy sad to find them celebrate PersonX PersonY xIntent xEffect xReact "
          "oEffect oReact xWant").split()
-
-
-def _tokenizer(folder):
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {w: i for i, w in enumerate(["<pad>", "<s>", "</s>", "<unk>", "[GEN]", *dict.fromkeys(WORDS)])}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-                                   unk_token="<unk>")
-    fast.save_pretrained(folder)
-    return len(vocab)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +36,7 @@ def tiny_gpt2(tmp_path_factory):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     folder = tmp_path_factory.mktemp("tiny-comet-gpt2")
-    n = _tokenizer(folder)
+    n = save_word_tokenizer(folder, WORDS)
     torch.manual_seed(0)
     cfg = GPT2Config(vocab_size=n, n_embd=12, n_layer=1, n_head=2, n_positions=64, bos_token_id=1, eos_token_id=2,
                      pad_token_id=0)
