@@ -39,7 +39,7 @@ def _concepts_line(graph: dict) -> str:
     return f"- Concepts: {text}{'; the word itself is one of them' if graph.get('self_concept') else ''}."
 
 
-def _model_card(results: dict, metrics: dict, graph: dict | None = None) -> str:
+def _model_card(results: dict, metrics: dict, graph: dict) -> str:
     lines = [
         "# kgemo default annotator", "",
         ("KET (Zhong et al., EMNLP 2019) on kgemo's concept graph, trained on MELD + DailyDialog with the emotion "
@@ -49,7 +49,7 @@ def _model_card(results: dict, metrics: dict, graph: dict | None = None) -> str:
             "folder, merged into the base when loaded)" if results.get("adapter") else "")
          + " and kgemo's bundled ConceptNet + NRC-VAD KB, so it runs offline."), "",
         f"- Config: `{results['config']}`, seed {results['seed']}; command: `{results['command']}`.",
-        *([_concepts_line(graph)] if graph is not None else []),
+        _concepts_line(graph),
         (f"- {results['parameters']:,} parameters ({results['weights_bytes'] / 1e6:.1f} MB float32); best epoch "
          f"{results['best_epoch']} of {results['epochs_run']}."),
         (f"- {results['metrics']['emotion']} (the selection metric), combined MELD + DailyDialog: dev "
