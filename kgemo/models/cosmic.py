@@ -12,6 +12,7 @@ from ..atomic_relations import COSMIC_RELATIONS
 from ..data.labels import LabelSpace
 from ..errors import KgemoError
 from ..nn import CommonsenseGRU, KnowledgeSelector
+from ..nn.commonsense_gru import ATTENTIONS
 from .base import ModelConfig, UtteranceStateModel, register_model, task_heads, utterance_input
 
 __all__ = ["COSMIC", "CosmicConfig", "relation_candidates", "reverse_turns"]
@@ -31,11 +32,20 @@ class CosmicConfig(ModelConfig):
     emotion_size: int = 150        # emotion state, per direction (COSMIC's repo: 450)
     knowledge_size: int = 100      # width of each relation feature fed to the GRUs (COSMIC: COMET's 768)
     attention_dim: int = 64        # the tail attention's scorer
+    attention: str = "general"     # the context attention over earlier context states: "general" (g_j' W u_t,
+                                   # query-dependent), "simple" (w' g_j, one learned score per state: the official
+                                   # --attention default, and its MELD / DailyDialog runs) or "general2"
+                                   # (tanh(g_j' (W u_t + b)): the official IEMOCAP / EmoryNLP scripts' default)
     listener_state: bool = True    # listeners' states take oEffect / oReact (COSMIC's --active-listener)
     bidirectional: bool = True     # a second recurrence over the reversed turns, concatenated (the official model)
     residual: bool = True          # add the projected utterance to the classifier input (the repo's --residual)
     use_knowledge: bool = True     # False: every relation feature is zero — the same model without commonsense
     knowledge_dropout: float | None = None  # dropout on each relation feature (None: the model's dropout)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.attention not in ATTENTIONS:
+            raise KgemoError(f"cosmic: attention must be one of {list(ATTENTIONS)}, got {self.attention!r}")
 
 
 def relation_candidates(batch, relation: str, features: Mapping[str, Tensor] | None = None
@@ -83,7 +93,8 @@ class COSMIC(UtteranceStateModel):
     3. :class:`~kgemo.nn.CommonsenseGRU`: per turn, the speaker's external / internal / intent states take
        xReact / xEffect / xIntent, every listener's take oReact / oEffect (listeners: every other party of the
        conversation — the event graph's ``(speaker, listens, utterance)`` edges), and the emotion state
-       :math:`\mathbf{e}_i` reads the speaker's states.
+       :math:`\mathbf{e}_i` reads the speaker's states. The context state attends over the earlier ones with the
+       score ``attention`` names (``general``: queried by the utterance; ``simple``: the official default).
     4. **Context direction, as in the paper's code**: bidirectional — a second recurrence runs over the reversed
        turns and :math:`[\mathbf{e}^{\rightarrow}_i; \mathbf{e}^{\leftarrow}_i]` is classified (``bidirectional:
        false`` gives the causal, past-only model). The window of the graph's context edges is not used: the
@@ -116,7 +127,8 @@ class COSMIC(UtteranceStateModel):
         self.knowledge_dropout = nn.Dropout(c.dropout if c.knowledge_dropout is None else c.knowledge_dropout)
         directions = 2 if c.bidirectional else 1
         self.rnn = nn.ModuleList(CommonsenseGRU(c.hidden, c.knowledge_size, c.state_size, c.emotion_size,
-                                                c.listener_state, c.dropout) for _ in range(directions))
+                                                c.listener_state, c.dropout, c.attention)
+                                 for _ in range(directions))
         self.out = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(directions * c.emotion_size, c.hidden), nn.ReLU(),
                                  nn.Dropout(c.dropout))
         self.heads = task_heads(c.hidden, label_spaces)

@@ -10,6 +10,10 @@ from ..atomic_relations import COSMIC_RELATIONS
 
 __all__ = ["CommonsenseGRU"]
 
+#: The context attentions, named as the official code's ``--attention`` values (its ``SimpleAttention`` and
+#: ``MatchingAttention`` types without a mask, which the cell never passes).
+ATTENTIONS = ("general", "general2", "simple")
+
 
 class CommonsenseGRU(nn.Module):
     r"""COSMIC's cell (Ghosal et al., Findings of EMNLP 2020) unrolled over the turns of a batch of conversations.
@@ -23,7 +27,7 @@ class CommonsenseGRU(nn.Module):
         \mathbf{g}_t &= \mathrm{GRU}_g([\mathbf{u}_t; \mathbf{q}_s; \mathbf{r}_s], \mathbf{g}_{t-1})
             && \text{context state} \\
         \mathbf{c}_t &= \textstyle\sum_{j<t} \beta_j \mathbf{g}_j, \quad
-            \beta = \mathrm{softmax}_{j<t}(\mathbf{g}_j^\top \mathbf{W}_a \mathbf{u}_t)
+            \beta = \mathrm{softmax}_{j<t}(a_j)
             && \text{attention over the context so far } (\mathbf{c}_0 = 0) \\
         \mathbf{r}_s &\leftarrow \mathrm{GRU}_r([\mathbf{u}_t; \mathbf{x}^{R}; \mathbf{c}_t], \mathbf{r}_s)
             && \text{speaker's external state} \\
@@ -37,7 +41,16 @@ class CommonsenseGRU(nn.Module):
         \mathbf{e}_t &= \mathrm{GRU}_e([\mathbf{u}_t; \mathbf{q}_s; \mathbf{r}_s; \mathbf{i}_s], \mathbf{e}_{t-1})
             && \text{emotion state: the output}
 
-    (the speaker's states on the right of the last three lines are the updated ones). Listeners keep their intent
+    with the score :math:`a_j` of an earlier context state set by ``attention`` (the official code's
+    ``--attention`` values):
+
+    .. math::
+        \text{general: } a_j = \mathbf{g}_j^\top \mathbf{W}_a \mathbf{u}_t, \qquad
+        \text{general2: } a_j = \tanh\big(\mathbf{g}_j^\top (\mathbf{W}_a \mathbf{u}_t + \mathbf{b}_a)\big), \qquad
+        \text{simple: } a_j = \mathbf{w}_a^\top \mathbf{g}_j
+
+    ("simple" does not look at the utterance: a learned salience of each context state). The speaker's states on
+    the right of the last three lines are the updated ones. Listeners keep their intent
     state; without ``listener_state`` they keep all their states, as the official code's default. Dropout acts on
     every newly computed state (the official cell drops out all carried states after every turn, so a state that
     is not updated is dropped again at each turn; here it is kept as it was). Party states start at zero.
@@ -56,6 +69,8 @@ class CommonsenseGRU(nn.Module):
         emotion_size: width of the emotion state.
         listener_state: update the listeners' internal and external states from oEffect / oReact.
         dropout: dropout on the carried states.
+        attention: the context attention's score, ``"general"`` (query-dependent, the default),
+            ``"general2"`` or ``"simple"`` (see above; the official code's default is ``"simple"``).
 
     Shapes:
         - **input:** u :math:`(B, T, H)`; knowledge {relation: :math:`(B, T, K)`} for COSMIC's five relations;
@@ -69,13 +84,18 @@ class CommonsenseGRU(nn.Module):
     relations = COSMIC_RELATIONS
 
     def __init__(self, input_size: int, knowledge_size: int, state_size: int = 150, emotion_size: int = 150,
-                 listener_state: bool = True, dropout: float = 0.0):
+                 listener_state: bool = True, dropout: float = 0.0, attention: str = "general"):
         super().__init__()
+        if attention not in ATTENTIONS:
+            raise ValueError(f"{type(self).__name__}: attention must be one of {ATTENTIONS}, got {attention!r}")
         h, k, d, e = input_size, knowledge_size, state_size, emotion_size
         self.input_size, self.knowledge_size, self.state_size, self.emotion_size = h, k, d, e
-        self.listener_state = listener_state
+        self.listener_state, self.attention = listener_state, attention
         self.context_cell = nn.GRUCell(h + 2 * d, d)
-        self.context_attention = nn.Linear(h, d, bias=False)
+        # Built in the same place whatever the kind, so "general" draws the same initial weights as before the
+        # option existed (bit-identical runs of the existing configs).
+        self.context_attention = (nn.Linear(d, 1, bias=False) if attention == "simple"
+                                  else nn.Linear(h, d, bias=attention == "general2"))
         self.external_cell = nn.GRUCell(h + k + d, d)
         self.internal_cell = nn.GRUCell(k + d, d)
         self.intent_cell = nn.GRUCell(k + d, d)
@@ -128,9 +148,7 @@ class CommonsenseGRU(nn.Module):
             # Context state and attention over the earlier context states of the conversation.
             g_t = self.context_cell(torch.cat([u_t, q_s, r_s], -1), g[:n])      # [n, D]
             if keys:
-                past = torch.stack(keys, 1)[:n]                                 # [n, t, D]
-                beta = torch.softmax((past @ self.context_attention(u_t).unsqueeze(-1)).squeeze(-1), -1)  # [n, t]
-                c_t = (beta.unsqueeze(-1) * past).sum(1)                        # [n, D]
+                c_t = self.attend(torch.stack(keys, 1)[:n], u_t)                # [n, D]
             else:
                 c_t = u.new_zeros(n, d)
 
@@ -166,6 +184,19 @@ class CommonsenseGRU(nn.Module):
             return emotions, {k: torch.stack(v, 1)[inverse] for k, v in trace.items()}
         return emotions
 
+    def attend(self, past: Tensor, u_t: Tensor) -> Tensor:
+        r"""The context attention: ``past`` :math:`(n, t, D)` earlier context states, ``u_t`` :math:`(n, H)` the
+        utterances (unused by ``"simple"``) → :math:`\mathbf{c}_t` :math:`(n, D)`."""
+        if self.attention == "simple":
+            score = self.context_attention(past).squeeze(-1)                   # [n, t]
+        else:
+            score = (past @ self.context_attention(u_t).unsqueeze(-1)).squeeze(-1)  # [n, t]
+            if self.attention == "general2":
+                score = torch.tanh(score)
+        beta = torch.softmax(score, -1)                                        # [n, t]
+        return (beta.unsqueeze(-1) * past).sum(1)                              # [n, D]
+
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.input_size}, knowledge={self.knowledge_size}, "
-                f"state={self.state_size}, emotion={self.emotion_size}, listener_state={self.listener_state})")
+                f"state={self.state_size}, emotion={self.emotion_size}, listener_state={self.listener_state}, "
+                f"attention={self.attention!r})")

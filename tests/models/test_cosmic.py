@@ -146,6 +146,29 @@ def test_context_direction_bidirectional_as_the_paper_or_causal(data):
         assert changed(before, after) == future_matters
 
 
+def test_context_attention_option(data, tmp_path):
+    from pathlib import Path
+
+    from kgemo.errors import KgemoError
+    from kgemo.training import load_config
+
+    assert CosmicConfig().attention == "general"        # what every config without the option has run
+    with pytest.raises(KgemoError, match="attention must be one of"):
+        CosmicConfig(attention="dot")
+    batch = first_batch(data)
+    simple = model(data, attention="simple")
+    assert [r.attention for r in simple.rnn] == ["simple", "simple"]
+    assert changed(simple(batch)["emotion"], model(data)(batch)["emotion"])
+    save_model(simple, tmp_path / "m", data.pipeline.spec())
+    loaded, _ = load_model(tmp_path / "m")
+    assert loaded.config.attention == "simple" and torch.equal(loaded(batch)["emotion"], simple(batch)["emotion"])
+    # The dev-selection config is cosmic_meld.yaml with the option (and its name and tag) set.
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    overridden = load_config(configs / "cosmic_meld.yaml", ["model.attention=simple", "tags.attention=simple",
+                                                            "name=cosmic_meld_attention_simple"])
+    assert load_config(configs / "cosmic_meld_attention_simple.yaml").to_dict() == overridden.to_dict()
+
+
 def test_tail_weights_are_distributions_and_knowledge_can_be_switched_off(data):
     batch = first_batch(data)
     m = model(data)
