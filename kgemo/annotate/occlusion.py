@@ -9,7 +9,7 @@ of concept :math:`c` on utterance :math:`i` is
 — the drop of the predicted label's probability when the concept's edges into the utterance's tokens are removed
 (the rest of the conversation untouched). Positive: the concept supports the label; negative: it argues against
 it. Ranking evidence by :math:`\Delta` makes the top concepts the ones the prediction rests on (measured by
-``scripts/benchmark.py evidence``: comprehensiveness against random concepts). All perturbed copies of a
+``scripts/benchmark.py evidence``: concept comprehensiveness against random concepts). All perturbed copies of a
 conversation run as one batch.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch, HeteroData
 
-__all__ = ["LINK", "concept_edges", "drop_edges", "occlusion_effects"]
+__all__ = ["LINK", "concept_edges", "keep_edges", "drop_edges", "occlusion_effects"]
 
 LINK = ("concept", "linked", "token")
 
@@ -41,15 +41,20 @@ def drop_edges(g: HeteroData, drops: Sequence[np.ndarray]) -> Batch:
     """One batch of ``len(drops)`` copies of ``g``, copy ``m`` without the concept edges where ``drops[m]`` is
     True (a boolean mask over ``g``'s ``(concept, linked, token)`` edges)."""
     batch = Batch.from_data_list([g] * len(drops))
-    store = batch[LINK]
-    n = g[LINK].edge_index.size(1)
     keep = torch.from_numpy(~np.concatenate(drops)) if drops else torch.zeros(0, dtype=torch.bool)
+    keep_edges(batch[LINK], keep)
+    return batch
+
+
+def keep_edges(store: Any, keep: torch.Tensor) -> None:
+    """Keep, in place, the edges of an edge store where the boolean mask ``keep`` is True: its ``edge_index`` and
+    every per-edge attribute (a tensor whose first dimension is the edge count)."""
+    n = store.edge_index.size(1)
     for key, value in list(store.items()):
         if key == "edge_index":
             store.edge_index = value[:, keep]
-        elif torch.is_tensor(value) and value.dim() > 0 and value.size(0) == n * len(drops):
+        elif torch.is_tensor(value) and value.dim() > 0 and value.size(0) == n:
             store[key] = value[keep]
-    return batch
 
 
 @torch.no_grad()
