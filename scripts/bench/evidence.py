@@ -1,10 +1,13 @@
-"""evidence: how faithful the concept evidence is — comprehensiveness, sufficiency and affective agreement of the
-top-3 concepts, each against random concepts of the same utterance, on MELD and DailyDialog test.
+"""evidence: how faithful the concept evidence is — concept comprehensiveness, concept sufficiency (text kept),
+ERASER-style sufficiency (text removed) and affective agreement of the top-3 concepts, each against random concepts
+of the same utterance, on MELD and DailyDialog test.
 
     python scripts/benchmark.py evidence --models default runs/ket_meld/seed0 ...
 
 Definitions: kgemo/annotate/faithfulness.py. Each model is scored on the test split of every dataset it names
-(default: MELD and DailyDialog), in its own label space.
+(default: MELD and DailyDialog), in its own label space. ``--rank occlusion`` ranks the concepts by occlusion
+effects measured on another split (``--rank-split``, default dev); ``occlusion_in_sample`` ranks on the scored test
+utterances themselves (the annotator's ranking; an upper bound).
 """
 from __future__ import annotations
 
@@ -22,7 +25,12 @@ def add_arguments(p) -> None:
     p.add_argument("--max-conversations", type=int, default=None, help="first N test conversations (smoke runs)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rank", nargs="+", default=["attention", "occlusion"],
-                   help="how evidence is ranked: the model's attention weights, or each concept's occlusion effect")
+                   choices=["attention", "occlusion", "occlusion_in_sample"],
+                   help="how evidence is ranked: the model's attention weights; occlusion effects measured on "
+                        "--rank-split; or occlusion effects of the scored test utterances themselves (an upper bound)")
+    p.add_argument("--rank-split", default="dev", help="the split occlusion effects are measured on (--rank occlusion)")
+    p.add_argument("--max-rank-conversations", type=int, default=None,
+                   help="first N conversations of --rank-split (default: --max-conversations)")
 
 
 def run(args) -> dict:
@@ -34,6 +42,7 @@ def run(args) -> dict:
     from kgemo.pipeline import load_model_and_pipeline
 
     torch.set_num_threads(args.threads)
+    n_rank = args.max_rank_conversations if args.max_rank_conversations is not None else args.max_conversations
     rows = []
     for name in args.models:
         path = resolve_model_path(name)
@@ -44,30 +53,54 @@ def run(args) -> dict:
                    "relatedness": getattr(model.config, "relatedness", None)}
         for ds, rank in [(d, r) for d in args.datasets for r in args.rank]:
             convs = load_dataset(ds, "test")[: args.max_conversations]
+            ranked_on, extra = "", {}
+            if rank == "occlusion":
+                extra["rank_conversations"] = load_dataset(ds, args.rank_split)[:n_rank]
+                ranked_on = f"{args.rank_split} ({len(extra['rank_conversations'])} conversations)"
+            elif rank == "occlusion_in_sample":
+                ranked_on = "test itself"
             t = time.perf_counter()
-            s = evidence_faithfulness(model, pipeline, convs, top=args.top, draws=args.draws, rank=rank)
+            s = evidence_faithfulness(model, pipeline, convs, top=args.top, draws=args.draws, rank=rank, **extra)
             d = s.to_dict()
+            nan_none = lambda v: None if isinstance(v, float) and math.isnan(v) else v  # noqa: E731
             rows.append({"model": name if name == "default" else Path(name).as_posix(), "model_type": model.name,
                          "encoder": spec.encoder if spec.encoder == "default" else Path(spec.encoder).name,
                          "kb": spec.knowledge["conceptnet"].path, **variant, "dataset": ds, "evidence rank": rank,
+                         "ranked on": ranked_on, "rank coverage": nan_none(d["rank_coverage"]),
                          "utterances": d["utterances"],
-                         "comprehensiveness": d["comprehensiveness"],
-                         "random comprehensiveness": d["comprehensiveness_random"],
-                         "ratio": None if math.isnan(d["comprehensiveness_ratio"]) else d["comprehensiveness_ratio"],
-                         "sufficiency": d["sufficiency"], "random sufficiency": d["sufficiency_random"],
+                         "concept comprehensiveness": d["concept_comprehensiveness"],
+                         "random concept comprehensiveness": d["concept_comprehensiveness_random"],
+                         "ratio": nan_none(d["concept_comprehensiveness_ratio"]),
+                         "concept sufficiency (text kept)": d["concept_sufficiency"],
+                         "random concept sufficiency": d["concept_sufficiency_random"],
+                         "ERASER sufficiency (text removed)": d["eraser_sufficiency"],
+                         "random ERASER sufficiency": d["eraser_sufficiency_random"],
+                         "ERASER sufficiency, nothing kept": d["eraser_sufficiency_empty"],
                          "affective utterances": d["affective_utterances"],
                          "affective agreement %": round(d["affective_agreement"], 2),
                          "random agreement %": round(d["affective_agreement_random"], 2),
                          "agreement gain": d["affective_agreement_gain"], "seconds": round(time.perf_counter() - t, 1)})
     notes = [
-        "comprehensiveness: drop of the predicted class's probability when the top-3 evidence concepts are removed "
-        "from the utterance (random: 3 random concepts of the same utterance, averaged over draws); ratio = "
-        "comprehensiveness / random, left empty when random is not a positive drop (≤ 0.001: removing random "
-        "concepts changes nothing, so compare the two columns directly). Sufficiency: drop when only those 3 are "
-        "kept (lower is better).",
-        "affective agreement: share of utterances with gold joy (+) or anger/sadness/disgust/fear (−) whose top-3 "
-        "concepts' mean NRC-VAD valence has the gold's sign; random: 3 random concepts of the same tokens.",
-        "Utterances with fewer than 4 concepts are left out of comprehensiveness/sufficiency (top and random would "
-        "coincide); the word's own concept (self_concept) is never evidence.",
+        "concept comprehensiveness: drop of the predicted class's probability when the top-3 evidence concepts are "
+        "unlinked from the utterance's words, its text and other concepts kept (random: 3 random concepts of the "
+        "same utterance, averaged over draws); ratio = concept comprehensiveness / random, left empty when random "
+        "is not a positive drop (≤ 0.001: removing random concepts changes nothing, so compare the two columns "
+        "directly).",
+        "concept sufficiency (text kept): drop when the utterance keeps only those 3 among its concepts, its text "
+        "kept (lower is better). Not ERASER's sufficiency: the text is still there.",
+        "ERASER sufficiency (text removed): drop when the utterance is reduced to those 3 concepts — its sentence "
+        "embedding zeroed, its words' embeddings and VAD zeroed, the words that reach no evidence concept removed, "
+        "their own concepts and all other concepts unlinked; the other utterances kept as context (lower is better). "
+        "Nothing kept: the same with no concept (the reference; evidence that carries the prediction is below it).",
+        "evidence rank: attention (the model's weights, blind to the outcome); occlusion (mean occlusion effect of "
+        "each concept per predicted label, measured on the 'ranked on' split, never on the scored one; rank "
+        "coverage: share of the scored concepts with such an estimate, the rest rank as 0); occlusion_in_sample "
+        "(each concept's effect on the scored utterance itself: the annotator's ranking, whose comprehensiveness is "
+        "nearly built in — an upper bound, not a measure).",
+        "affective agreement: share of the scored utterances with gold joy (+) or anger/sadness/disgust/fear (−) "
+        "whose top-3 concepts' mean NRC-VAD valence has the gold's sign; random: 3 random concepts of the same "
+        "words.",
+        "Only utterances with at least 4 concepts are scored (top and random would coincide), agreement included; "
+        "the word's own concept (self_concept) is never evidence.",
     ]
     return {"description": __doc__.split("\n\n")[0], "rows": rows, "notes": notes}
