@@ -2,7 +2,8 @@
 
 Schema card: graphs/event.md. The graph for COSMIC- and TODKAT-style models (:mod:`kgemo.models.cosmic`,
 :mod:`kgemo.models.todkat`): commonsense events about each utterance (what the speaker intends, how they and the
-others react) as typed edges into the utterance, the listeners of each turn, and a conversation-level topic node.
+others react) as typed edges into the utterance, the listeners of each turn, and a topic node (the conversation's, or
+with ``past_only`` one per utterance over the turns so far).
 
 Two sources of events, each its own node type so a model can tell them apart (TODKAT's selector does):
 
@@ -35,7 +36,7 @@ from ..errors import KgemoError
 from .base import register_builder
 from .conversation_graph import ConversationGraphBuilder, ConversationGraphSettings
 
-__all__ = ["EventGraphBuilder", "EventGraphSettings", "listener_edges"]
+__all__ = ["EventGraphBuilder", "EventGraphSettings", "listener_edges", "running_mean"]
 
 
 @dataclass
@@ -88,6 +89,12 @@ def listener_edges(speakers: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.stack([party[keep], utt[keep]])).long()
 
 
+def running_mean(x: np.ndarray) -> np.ndarray:
+    """Row i: the mean of rows ``0..i`` (the past-only topic input); accumulated in float64, returned as float32."""
+    counts = np.arange(1, len(x) + 1, dtype=np.float64)[:, None]
+    return (np.cumsum(x, axis=0, dtype=np.float64) / counts).astype(np.float32)
+
+
 def _index_of(sorted_texts: list[str], text: str) -> int:
     """Position of ``text`` in a sorted list (the ATOMIC table keeps its heads sorted), -1 if absent."""
     j = bisect.bisect_left(sorted_texts, text)
@@ -96,7 +103,7 @@ def _index_of(sorted_texts: list[str], text: str) -> int:
 
 @register_builder
 class EventGraphBuilder(ConversationGraphBuilder):
-    r"""Conversation graph + ATOMIC events per utterance (retrieved and/or generated) + listeners + one ``topic``.
+    r"""Conversation graph + ATOMIC events per utterance (retrieved and/or generated) + listeners + ``topic``.
 
     Retrieval (``retrieved``): each utterance's feature is the query of
     :meth:`~kgemo.knowledge.AtomicRetriever.search_vectors` (TODKAT's retrieval: walk the nearest ATOMIC heads, keep
@@ -113,7 +120,9 @@ class EventGraphBuilder(ConversationGraphBuilder):
     Node types (in addition to :class:`ConversationGraphBuilder`'s):
         * ``event``: ``tid`` [E] the tail's id in the ATOMIC table (features: ``tail_embeddings()[tid]``).
         * ``generated`` (with ``generated``): ``x`` [G, d] embeddings of the distinct generated tails.
-        * ``topic``: one node, ``x`` [1, d] the mean utterance feature — the input of a topic layer.
+        * ``topic``: ``x`` the input of a topic layer — one node [1, d], the conversation's mean utterance
+          feature; with ``past_only`` one node per utterance [N, d], node :math:`i` the mean of utterances
+          :math:`0..i` (a causal model must not see later turns through its topic either).
         * ``utterance`` gains ``relation_state`` [N, R, d_comet] with ``states`` (relations in ``relations`` order).
 
     Edge types:
@@ -123,14 +132,14 @@ class EventGraphBuilder(ConversationGraphBuilder):
         * ``(generated, <relation>, utterance)`` (with ``generated``): ``rank`` [G_r] beam rank, ``score`` [G_r]
           :math:`1/(1+\text{rank})`.
         * ``(speaker, listens, utterance)``: every party of the conversation but the speaker of the turn.
-        * ``(topic, about, utterance)``: the topic node to every utterance.
+        * ``(topic, about, utterance)``: the topic node to every utterance (``past_only``: node i to utterance i).
 
     Args:
         settings: :class:`EventGraphSettings`, or the same as keywords.
     """
 
     name = "event"
-    version = "2"
+    version = "3"  # 3: past-only topics (graphs with past_only: false are as in version 2)
     cache = True  # MELD test: builds at ~350 conversations/s (ATOMIC search), reads back at ~5,900/s (17x)
     knowledge = ("atomic",)
     settings_class = EventGraphSettings
@@ -156,9 +165,15 @@ class EventGraphBuilder(ConversationGraphBuilder):
 
         speakers = data["utterance"].speaker.numpy()
         data["speaker", "listens", "utterance"].edge_index = listener_edges(speakers)
-        data["topic"].x = torch.from_numpy(feats.mean(axis=0, keepdims=True))
-        data["topic", "about", "utterance"].edge_index = torch.stack(
-            [torch.zeros(len(conv), dtype=torch.long), torch.arange(len(conv))])
+        turns = torch.arange(len(conv))
+        if s.past_only:
+            # Utterance i's topic from turns 0..i only: the context edges are past-only, and a topic over the whole
+            # conversation would hand every utterance the future anyway.
+            data["topic"].x = torch.from_numpy(running_mean(feats))
+            data["topic", "about", "utterance"].edge_index = torch.stack([turns, turns])
+        else:
+            data["topic"].x = torch.from_numpy(feats.mean(axis=0, keepdims=True))
+            data["topic", "about", "utterance"].edge_index = torch.stack([torch.zeros_like(turns), turns])
         return data
 
     def _retrieved(self, data: HeteroData, conv: Conversation, feats: np.ndarray, knowledge: Mapping[str, Any]):

@@ -69,7 +69,9 @@ class TODKAT(UtteranceStateModel):
     1. :math:`\mathbf{u}_i = \mathrm{GELU}(\mathbf{W}_{in}\mathbf{x}_i)` (the shared utterance input).
     2. **Topic** (:class:`~kgemo.nn.TopicLayer`): a mixture :math:`\boldsymbol{\theta}_i` over :math:`K` learned
        topic vectors inferred from :math:`[\mathbf{x}_i; \bar{\mathbf{x}}_c]` — the utterance and its
-       conversation's mean feature (the event graph's ``topic`` node) — giving :math:`\mathbf{t}_i`. The paper puts
+       conversation's mean feature (the event graph's ``topic`` node) — giving :math:`\mathbf{t}_i`. When the graph is
+       ``past_only``, :math:`\bar{\mathbf{x}}` is the mean of turns :math:`\le i` (the builder gives each utterance
+       its own topic node), so no later turn reaches utterance :math:`i`. The paper puts
        a VAE topic layer inside a fine-tuned RoBERTa with its own reconstruction objective; kgemo's encoder is
        frozen (or fine-tuned separately) and the trainer has one loss, so the topic layer is a simplex bottleneck
        trained by the emotion loss (docs/commonsense.md).
@@ -129,11 +131,12 @@ class TODKAT(UtteranceStateModel):
         evidence: dict[str, Any] = {}
         slots = [u]
 
-        # 2. Topic of the utterance within its conversation.
+        # 2. Topic of the utterance within its conversation. The graph decides what the topic sees: one node per
+        # conversation (its mean), or with past_only one node per utterance (the mean of the turns so far).
         if self.topic is not None:
             about = batch["topic", "about", "utterance"].edge_index
             conv = utt.x.new_zeros(utt.x.shape)
-            conv[about[1]] = batch["topic"].x[about[0]]                         # [N, D] conversation mean
+            conv[about[1]] = batch["topic"].x[about[0]]                         # [N, D] the utterance's topic input
             t, theta = self.topic(torch.cat([utt.x, conv], -1))                 # [N, H], [N, K]
             evidence["topic_mixture"] = theta.detach()
             query = torch.cat([u, t], -1)

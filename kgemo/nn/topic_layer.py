@@ -18,8 +18,10 @@ class TopicLayer(nn.Module):
     2021) infers a topic vector with a VAE inserted into a fine-tuned RoBERTa (reconstruction + KL objective); with
     a frozen sentence encoder and one task loss, kgemo keeps only the bottleneck: a :math:`K`-way simplex through
     which the topic must pass, trained by the emotion loss. The input is the utterance with its conversation
-    (the event graph's ``topic`` node), so :math:`\boldsymbol{\theta}` describes *what the conversation is about*
-    around the utterance; :math:`\boldsymbol{\theta}` is returned for inspection.
+    (the event graph's ``topic`` node: the conversation's mean feature, or the mean of the turns so far in a
+    ``past_only`` graph), so :math:`\boldsymbol{\theta}` describes *what the conversation is about* around the
+    utterance; :math:`\boldsymbol{\theta}` is returned for inspection. Rows are independent: the layer mixes
+    nothing across utterances.
 
     Args:
         in_dim: width of :math:`\mathbf{x}`.

@@ -4,7 +4,8 @@ import csv
 
 import pytest
 import torch
-from commonsense_data import event_prepared, tiny_comet_bart
+from commonsense_data import SPACES, event_pipeline, event_prepared, tiny_comet_bart
+from tiny_data import tiny_conversations
 
 from kgemo.atomic_relations import TODKAT_RELATIONS
 from kgemo.graphs import batches
@@ -108,6 +109,61 @@ def test_topic_layer_mixture():
     assert torch.allclose(t, theta @ layer.topic_vectors)
     with pytest.raises(ValueError, match="at least 2"):
         TopicLayer(6, topics=1)
+
+
+def test_past_only_topic_nodes_are_running_means(tiny_encoder):
+    from kgemo.graphs import get_builder
+
+    conv = tiny_conversations(1, 3)[0]
+    feats = tiny_encoder.encode(conv.texts)
+    n = len(conv)
+    for past_only in (False, True):
+        pipe = event_pipeline(tiny_encoder, window=2, relations=RELATIONS, past_only=past_only)
+        g = get_builder("event", window=2, relations=RELATIONS, past_only=past_only).build(
+            conv, feats, SPACES, pipe.knowledge)
+        about = g["topic", "about", "utterance"].edge_index
+        if past_only:   # node i: the mean of turns 0..i, for utterance i only
+            expected = torch.stack([torch.from_numpy(feats[:i + 1]).double().mean(0) for i in range(n)]).float()
+            assert about.tolist() == [list(range(n))] * 2
+        else:           # one node, the conversation's mean, for every utterance (as before past-only topics)
+            expected = torch.from_numpy(feats.mean(0, keepdims=True))
+            assert about.tolist() == [[0] * n, list(range(n))]
+        assert torch.allclose(g["topic"].x, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("past_only", [True, False])
+def test_a_later_turn_changes_no_earlier_prediction_under_past_only(tiny_encoder, past_only):
+    """Change the last utterance of a conversation (its text: its features, retrieved tails and the topic input)
+    and compare every earlier utterance's topic and logits. past_only: exactly equal; bidirectional: the change
+    reaches them (the test's perturbation does reach earlier turns when nothing stops it)."""
+    from kgemo.data import Conversation, Utterance
+
+    convs = [c for c in tiny_conversations(8, 0) if len(c) >= 4][:2]
+    last = convs[0].utterances[-1]
+    swapped = Utterance("I could cry" if last.text != "I could cry" else "what a joy", last.speaker, last.labels)
+    convs_b = [Conversation(convs[0].id, [*convs[0].utterances[:-1], swapped], dataset="tiny", split="train"),
+               convs[1]]
+    pipe = event_pipeline(tiny_encoder, window=2, relations=RELATIONS, past_only=past_only)
+    dims = {k: v for k, v in pipe.model_dims().items() if k in TodkatConfig.__dataclass_fields__}
+    torch.manual_seed(0)
+    m = TODKAT(TodkatConfig(**SMALL, **dims), SPACES).eval()
+    torch.nn.init.normal_(m.fusion_out[1].weight)   # zero-initialised: the topic and knowledge would not show yet
+
+    def run(conversations):
+        batch = next(batches(pipe.graphs(conversations, SPACES), 2, pipe.transform))
+        logits, ev = m.forward_explain(batch)
+        return logits["emotion"], ev["topic_mixture"]
+
+    (logits_a, topic_a), (logits_b, topic_b) = run(convs), run(convs_b)
+    earlier = torch.ones(len(logits_a), dtype=torch.bool)
+    earlier[len(convs[0]) - 1] = False                  # every utterance but the changed one
+    assert not torch.equal(logits_a[~earlier], logits_b[~earlier])
+    if past_only:
+        assert torch.equal(topic_a[earlier], topic_b[earlier]) and torch.equal(logits_a[earlier], logits_b[earlier])
+    else:
+        first = slice(0, len(convs[0]) - 1)
+        assert not torch.allclose(topic_a[first], topic_b[first])
+        assert not torch.allclose(logits_a[first], logits_b[first])
 
 
 def test_without_knowledge_and_topic_it_is_the_no_knowledge_model(data):
