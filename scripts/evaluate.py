@@ -179,21 +179,59 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
+def _without_seed(overrides) -> list[str]:
+    return [o for o in overrides or [] if not o.startswith("seed=")]
+
+
+def row_provenance(results: list[dict]) -> dict | None:
+    """One row's provenance from its seeds' runs: the shared inputs, and per seed the commit, the files changed
+    from it and the environment. None when any seed's run recorded none (a run made before rows carried it)."""
+    blocks = [r.get("provenance") for r in results]
+    if not all(blocks):
+        return None
+    first = blocks[0]
+    config = dict(first.get("config") or {})
+    if config:
+        config["overrides"] = _without_seed(config.get("overrides"))
+    out = {"config": config or None, "resolved_config_sha256": first.get("resolved_config_sha256"),
+           "inputs": first.get("inputs"),
+           "seeds": {str(r["seed"]): {"commit": b.get("commit"), "dirty": b.get("dirty") or [],
+                                      "environment": b.get("environment")}
+                     for r, b in zip(results, blocks)}}
+    differ = [str(r["seed"]) for r, b in zip(results, blocks)
+              if b.get("inputs") != first.get("inputs")
+              or b.get("resolved_config_sha256") != first.get("resolved_config_sha256")]
+    if differ:
+        out["inputs_differ_for_seeds"] = differ
+    return out
+
+
 def summarise(groups: dict[str, list[dict]]) -> dict[str, dict]:
     out = {}
     for name, results in sorted(groups.items()):
+        results = sorted(results, key=lambda r: r["seed"])
         first = results[0]
         tasks = list(first.get("test", {}))
-        seeds = sorted(r["seed"] for r in results)
+        seeds = [r["seed"] for r in results]
         linear_head = first.get("model") == "encoder_linear_head"
-        command = (f"kgemo finetune configs/finetune_{first['datasets'][0]}.yaml name={name}"
-                   f"{' encoder.mode=full' if first.get('mode') == 'full' else ''}" if linear_head else
-                   f"kgemo train configs/{name}.yaml --seeds {' '.join(map(str, seeds))}")
+        provenance = row_provenance(results)
+        origin = (provenance or {}).get("config") or {}
+        if linear_head:
+            # A run made before runs recorded their overrides gets the old guess (its row is marked stale).
+            guess = [f"name={name}"] + (["encoder.mode=full"] if first.get("mode") == "full" else [])
+            command = " ".join(["kgemo finetune", origin.get("file") or f"configs/finetune_{first['datasets'][0]}.yaml",
+                                *origin.get("overrides", guess)])
+        else:
+            command = " ".join(["kgemo train", origin.get("file") or f"configs/{name}.yaml",
+                                *origin.get("overrides", []), "--seeds", *map(str, seeds)])
         tags = dict(first.get("tags") or {})
         if linear_head:
             tags.setdefault("context", first.get("context"))
-        out[name] = {
-            "model": first["model"], "datasets": first["datasets"], "metrics": first["metrics"],
+        # The datasets a row is scored on: an adaptation model's target datasets (it trains on the source's
+        # labels and the target's unlabelled texts), every other model's own.
+        target = list(first.get("target_datasets") or [])
+        row = {
+            "model": first["model"], "datasets": target or first["datasets"], "metrics": first["metrics"],
             "seeds": seeds, "encoder": first.get("encoder"), "knowledge": first.get("knowledge"), "tags": tags,
             "command": command,
             "test": {t: [r["test"][t] for r in results] for t in tasks},
@@ -201,7 +239,83 @@ def summarise(groups: dict[str, list[dict]]) -> dict[str, dict]:
             "epochs": [r["best_epoch"] for r in results],
             "train_utterances_per_s": [r.get("train_utterances_per_s") for r in results],
         }
+        if target:
+            row["trained_on"] = {"labelled": first["datasets"],
+                                 "unlabelled": target if first.get("target_train", True) else []}
+        if provenance:
+            row["provenance"] = provenance
+        out[name] = row
     return out
+
+
+def _encoder_folder_name(encoder: str | None) -> str | None:
+    """The folder name of a fine-tuned encoder a row reads (``runs/encoders/minilm-full-meld`` → its name)."""
+    if not encoder or encoder == "default":
+        return None
+    path = Path(str(encoder))
+    return path.name if len(path.parts) > 1 or path.is_dir() else None
+
+
+def chain(name: str, summary: dict[str, dict], seen: frozenset = frozenset()) -> list[str] | None:
+    """The commands that rebuild row ``name`` from a clean clone, in order, from what its runs recorded: the
+    knowledge caches beyond the bundled default, the fine-tuning run of the encoder it reads, the run its weights
+    start from (``train.init_from``), then its own command. None when the row (or one it needs) has no recorded
+    provenance: such a chain would be retyped, not recorded."""
+    row = summary.get(name)
+    if not row or not row.get("provenance") or name in seen:
+        return None
+    inputs = row["provenance"].get("inputs") or {}
+    steps: list[str] = []
+
+    def add(commands):
+        steps.extend(c for c in commands if c not in steps)
+
+    for source, table in sorted((inputs.get("knowledge_tables") or {}).items()):
+        path = table.get("atomic", table.get("path")) if source == "comet" else table.get("path")
+        kind = "atomic" if source == "comet" else source
+        if path not in (None, "default", "retrieval"):
+            add([f"kgemo kb build {kind}" + ("" if path == kind else f" --out {path}")])
+    folder = _encoder_folder_name((inputs.get("encoder") or {}).get("name"))
+    if folder and row["model"] != "encoder_linear_head":
+        upstream = [k for k, r in summary.items() if r["model"] == "encoder_linear_head" and r["encoder"] == folder]
+        if not upstream:
+            return None
+        sub = chain(upstream[0], summary, seen | {name})
+        if sub is None:
+            return None
+        add(sub)
+    init = inputs.get("init_from")
+    if init:
+        sub = chain(init.get("config") or "", summary, seen | {name})
+        if sub is None:
+            return None
+        add(sub)
+    add([row["command"]])
+    return steps
+
+
+STALE_NO_PROVENANCE = ("computed before rows recorded their commit and input checksums; not rerun since, so it may "
+                       "not match what the current code gives")
+
+
+def mark_stale(summary: dict[str, dict]) -> None:
+    """Give every row its ``chain``, and mark ``stale`` (with the reason) each row that has no provenance or whose
+    chain cannot be built from recorded runs; a fresh row loses an earlier mark."""
+    for name, row in summary.items():
+        steps = chain(name, summary)
+        if steps is not None:
+            row["chain"] = steps
+            row.pop("stale", None)
+        else:
+            row.pop("chain", None)
+            row["stale"] = (STALE_NO_PROVENANCE if not row.get("provenance") else
+                            "a run it needs (its encoder's fine-tuning or its init_from run) has no recorded "
+                            "provenance")
+
+
+def marked(label: str, row: dict | None) -> str:
+    """A table label, with a visible mark when the row is stale (not computed by the current code)."""
+    return f"{label} **(stale)**" if row and row.get("stale") else label
 
 
 def _mean(r: dict, split: str, task: str) -> float:
@@ -243,7 +357,7 @@ def erc_section(summary: dict[str, dict], refs: dict) -> list[str]:
                       "| model | encoder | test | dev | Δ vs no-knowledge (test) | seeds | paper | LR floor |",
                       "|---|---|---|---|---|---|---|---|"]
             if head:
-                block.append(f"| encoder + linear head, no graph | {head['encoder']} | "
+                block.append(f"| {marked('encoder + linear head, no graph', head)} | {head['encoder']} | "
                              f"{mean_std(head['test']['emotion'])} | {mean_std(head['dev']['emotion'])} | – | "
                              f"{len(head['seeds'])} | – | – |")
             for label, r, abl in rows:
@@ -254,7 +368,8 @@ def erc_section(summary: dict[str, dict], refs: dict) -> list[str]:
                 paper = PAPERS.get(f"{label}_{ds}", {}).get("emotion")
                 lr = floor(refs, ds, "emotion")
                 encoder = r.get("encoder") or "default"
-                block.append(f"| {label} | {Path(str(encoder)).name if encoder != 'default' else 'MiniLM (frozen)'} | "
+                block.append(f"| {marked(label, r)} | "
+                             f"{Path(str(encoder)).name if encoder != 'default' else 'MiniLM (frozen)'} | "
                              f"{mean_std(r['test']['emotion'])} | {mean_std(r['dev']['emotion'])} | {delta} | "
                              f"{len(r['seeds'])} | {f'{paper[0]:.2f} ({paper[1]})' if paper else '–'} | "
                              f"{'–' if lr is None else f'{lr:.2f}'} |")
@@ -291,7 +406,7 @@ def joint_section(summary: dict[str, dict], refs: dict) -> list[str]:
                 continue
             paper = JOINT_PAPERS.get(f"{m.split(' ')[0]}_{ds}", {}) if "fine-tuned" not in m else {}
             cell = lambda t: f"{paper[t]:.1f}" if t in paper else "–"  # noqa: E731
-            lines.append(f"| {m} | {mean_std(r['test']['act'])} | {mean_std(r['test'][second])} | "
+            lines.append(f"| {marked(m, r)} | {mean_std(r['test']['act'])} | {mean_std(r['test'][second])} | "
                          f"{mean_std(r['dev']['act'])} | {mean_std(r['dev'][second])} | {len(r['seeds'])} | "
                          f"{cell('act')} | {cell(second)} |")
         for name, scores in joint_references(refs, ds):
@@ -349,7 +464,7 @@ def adapt_section(summary: dict[str, dict]) -> list[str]:
                 continue
             delta = (f"{_mean(r, 'test', 'emotion') - _mean(source_only, 'test', 'emotion'):+.2f}"
                      if source_only and r is not source_only else "–")
-            lines.append(f"| {label} | {r.get('encoder') or 'default'} | {mean_std(r['test']['emotion'])} | "
+            lines.append(f"| {marked(label, r)} | {r.get('encoder') or 'default'} | {mean_std(r['test']['emotion'])} | "
                          f"{mean_std(r['dev']['emotion'])} | {delta} | {len(r['seeds'])} |")
         lines.append("")
     return lines if found else []
@@ -395,9 +510,13 @@ def other_section(summary: dict[str, dict]) -> list[str]:
     for name, r in rest.items():
         cells = "; ".join(f"{t}: {r['metrics'][t]} = {mean_std(v)} ({mean_std(r['dev'][t])})"
                           for t, v in r["test"].items())
-        lines.append(f"| {name} | {r['model']} | {', '.join(r['datasets'])} | {r.get('encoder') or 'default'} | "
-                     f"{cells} | {len(r['seeds'])} |")
+        lines.append(f"| {marked(name, r)} | {r['model']} | {', '.join(r['datasets'])} | "
+                     f"{r.get('encoder') or 'default'} | {cells} | {len(r['seeds'])} |")
     return lines + [""]
+
+
+def stale_count(summary: dict[str, dict]) -> int:
+    return sum(bool(r.get("stale")) for r in summary.values())
 
 
 def render(summary: dict[str, dict], docs: Path) -> list[str]:
@@ -407,10 +526,134 @@ def render(summary: dict[str, dict], docs: Path) -> list[str]:
              "Generated by `python scripts/evaluate.py --all` from the `metrics.json` of runs made with "
              "`kgemo train CONFIG --seeds 0 1 2` (configs in `configs/`; each row's command is in "
              "docs/results.json) and of the encoder fine-tuning runs (`kgemo finetune`). Do not edit by hand. "
+             "Each row of docs/results.json records the commit it was run at, the checksums of its config, data, "
+             "encoder and KB tables, and the chain of commands that rebuilds it from a clean clone "
+             "(`python scripts/reproduce.py ROW` runs it and compares; `python scripts/evaluate.py --check` lists the "
+             "rows whose inputs changed since). A row marked **(stale)** was not computed by the current code: "
+             f"{stale_count(summary)} of {len(summary)} rows; docs/results.json says why for each. "
              "Reference rows not typed from a paper come from these commands:", ""]
     lines += sources_note(refs) + [""]
     return (lines + erc_section(summary, refs) + KET_DIFFERENCES + joint_section(summary, refs)
             + adapt_section(summary) + default_section(docs) + other_section(summary))
+
+
+def _git_has_commit(commit: str) -> bool:
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True)
+    return done.returncode == 0
+
+
+def check_row(name: str, row: dict, data: Path | None) -> tuple[list[str], list[str]]:
+    """``(problems, notes)`` for one row: problems are recorded inputs that differ from what the current checkout,
+    code and data would use (the row is stale); notes are inputs that cannot be checked here (a dataset or a
+    fine-tuned encoder folder not on this machine). Checksums only: nothing is trained or encoded."""
+    from kgemo.checksums import sha256_file
+    from kgemo.errors import KgemoError
+    from kgemo.knowledge.sources import table_checksums
+    from kgemo.training.provenance import encoder_checksums, resolved_config_sha256
+
+    prov = row.get("provenance")
+    if not prov:
+        return [], []
+    problems: list[str] = []
+    notes: list[str] = []
+    if prov.get("inputs_differ_for_seeds"):
+        problems.append(f"seeds {prov['inputs_differ_for_seeds']} were run on other inputs than seed "
+                        f"{row['seeds'][0]}")
+    for seed, run in prov.get("seeds", {}).items():
+        if run.get("dirty"):
+            problems.append(f"seed {seed} was run with uncommitted changes to {run['dirty'][:4]}")
+        if not run.get("commit"):
+            problems.append(f"seed {seed} was run outside a git checkout (no commit)")
+        elif not _git_has_commit(run["commit"]):
+            notes.append(f"seed {seed}'s commit {run['commit'][:10]} is not in this repository")
+    config = prov.get("config") or {}
+    path = ROOT / str(config.get("file") or "")
+    finetune = row["model"] == "encoder_linear_head"
+    settings = {}
+    if not config.get("file") or not path.is_file():
+        problems.append(f"config file {config.get('file')} is missing")
+    else:
+        try:
+            if finetune:
+                from kgemo.training.finetune import load_finetune_config
+
+                loaded = load_finetune_config(path, config.get("overrides"))
+                now = resolved_config_sha256(loaded.to_dict())
+            else:
+                from kgemo.training import load_config
+
+                loaded = load_config(path, config.get("overrides"))
+                now = resolved_config_sha256(loaded.to_dict())
+                settings = loaded.knowledge
+        except KgemoError as exc:
+            problems.append(f"config no longer loads: {exc}")
+            now = None
+        if now is not None and now != prov.get("resolved_config_sha256"):
+            problems.append(f"{config['file']} {' '.join(config.get('overrides') or [])} resolves to another config "
+                            "now (the file or a default changed)")
+    inputs = prov.get("inputs") or {}
+    for dataset, files in (inputs.get("data") or {}).items() if isinstance(inputs.get("data"), dict) else ():
+        for rel, sha in files.items():
+            file = (data / rel) if data is not None else None
+            if file is None or not file.is_file():
+                notes.append(f"{dataset}: {rel} not here")
+            elif sha256_file(file) != sha:
+                problems.append(f"{dataset}: {rel} changed")
+    recorded = inputs.get("encoder") or {}
+    if finetune:
+        from kgemo.encoders._common import resolve_model, weights_sha256
+
+        try:
+            base = resolve_model(recorded.get("name", "default"))
+            if weights_sha256(base.path) != recorded.get("weights_sha256"):
+                problems.append(f"base encoder {recorded.get('name')} has other weights")
+        except KgemoError:
+            notes.append(f"base encoder {recorded.get('name')} not here")
+    elif recorded:
+        from kgemo.encoders import SentenceEncoder
+
+        try:
+            now_encoder = encoder_checksums(recorded["name"], SentenceEncoder(recorded["name"]))
+        except KgemoError:
+            notes.append(f"encoder {recorded['name']} not here (its chain rebuilds it)")
+        else:
+            if now_encoder != recorded:
+                problems.append(f"encoder {recorded['name']} differs (id {now_encoder['id']} vs {recorded['id']})")
+    if settings:
+        now_tables = table_checksums(settings)
+        for source, table in (inputs.get("knowledge_tables") or {}).items():
+            current = now_tables.get(source, {}).get("checksum")
+            if current is None:
+                notes.append(f"{source} table {table.get('path')} not built here")
+            elif current != table.get("checksum"):
+                problems.append(f"{source} table {table.get('path')} changed ({table.get('checksum', '')[:12]} → "
+                                f"{current[:12]})")
+    return problems, notes
+
+
+def check(results: Path, data: Path | None) -> int:
+    """``--check``: list the rows whose recorded inputs differ from what the current code and data would use, and
+    the rows marked stale; exit 1 when a row not marked stale has a problem."""
+    summary = json.loads(results.read_text())
+    failed = 0
+    for name, row in summary.items():
+        if row.get("stale"):
+            print(f"STALE  {name}: {row['stale']}")
+            continue
+        if not row.get("provenance"):
+            print(f"FAIL   {name}: no provenance and not marked stale")
+            failed += 1
+            continue
+        problems, notes = check_row(name, row, data)
+        status = "FAIL  " if problems else "ok    "
+        failed += bool(problems)
+        print(f"{status} {name}" + "".join(f"\n         {p}" for p in problems)
+              + ("" if problems else f" ({len(notes)} inputs not checkable here)" if notes else ""))
+    print(f"{len(summary)} rows: {failed} with inputs that changed, "
+          f"{sum(bool(r.get('stale')) for r in summary.values())} marked stale")
+    return 1 if failed else 0
 
 
 def write_all(runs: Path, docs: Path = ROOT / "docs", configs: Path | None = ROOT / "configs") -> int:
@@ -427,6 +670,7 @@ def write_all(runs: Path, docs: Path = ROOT / "docs", configs: Path | None = ROO
         print(f"no finished runs under {runs}", file=sys.stderr)
         return 1
     summary = dict(sorted(summary.items()))
+    mark_stale(summary)
     lines = render(summary, docs)
     (docs / "results.md").write_text("\n".join(lines) + "\n")
     path.write_text(json.dumps(summary, indent=2) + "\n")
@@ -442,7 +686,14 @@ def main(argv=None) -> int:
     p.add_argument("--runs", default=str(ROOT / "runs"))
     p.add_argument("--docs", default=str(ROOT / "docs"), help="folder with the reference JSONs; results.md and "
                    "results.json are written there (default: docs/)")
+    p.add_argument("--check", action="store_true", help="list the rows of results.json whose recorded inputs "
+                   "(config, data, encoder, KB tables) differ from what the current checkout would use; exit 1 if "
+                   "a row not marked stale does")
     args = p.parse_args(argv)
+    if args.check:
+        from kgemo.storage import data_root
+
+        return check(Path(args.docs) / "results.json", data_root(required=False))
     if args.all:
         return write_all(Path(args.runs), Path(args.docs))
     if not args.model:

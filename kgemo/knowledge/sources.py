@@ -23,7 +23,7 @@ from ..settings import Settings
 from .store import resolve_kb_dir
 
 __all__ = ["ConceptNetSettings", "AtomicSettings", "CometSettings", "SOURCES", "knowledge_settings",
-           "load_knowledge", "load_source"]
+           "load_knowledge", "load_source", "table_checksums"]
 
 log = logging.getLogger(__name__)
 
@@ -138,3 +138,26 @@ def load_knowledge(settings: Mapping[str, Any] | None, encoder: Any = None) -> d
     ``encoder`` is given to the ATOMIC retriever, so that utterance features and ATOMIC heads share one space.
     """
     return {name: load_source(name, s, encoder) for name, s in knowledge_settings(settings).items()}
+
+
+def table_checksums(settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The content checksum of every KB table a config's ``knowledge`` section names, read from the caches' meta
+    files alone (nothing is loaded or encoded): ``{"conceptnet": {"path": "default", "checksum": "f5d1..."}}``.
+
+    COMET's ``retrieval`` stand-in reports the ATOMIC table it retrieves from; a COMET checkpoint is identified by
+    its loaded model id instead (the pipeline's knowledge checksums). A table not built here has checksum None.
+    """
+    from ..storage import read_json
+
+    out: dict[str, Any] = {}
+    for name, s in knowledge_settings(settings).items():
+        path, source, entry = s.path, SOURCES[name], {"path": s.path}  # type: ignore[attr-defined]
+        if name == "comet":
+            if path != "retrieval":
+                out[name] = {**entry, "checksum": None}
+                continue
+            path, source = s.atomic, SOURCES["atomic"]  # type: ignore[attr-defined]
+            entry["atomic"] = path
+        meta = resolve_kb_dir(path, source.folder, source.meta_file) / source.meta_file
+        out[name] = {**entry, "checksum": read_json(meta).get("checksum") if meta.is_file() else None}
+    return out

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import yaml
 
@@ -32,6 +32,7 @@ from ..metrics.weights import CLASS_WEIGHT_SCHEMES
 from ..models import ModelConfig, NoKnowledgeConfig, get_model_class
 from ..pipeline import PipelineSpec
 from ..settings import Settings
+from .provenance import config_origin
 
 __all__ = ["DataConfig", "TrainConfig", "ExperimentConfig", "load_config", "apply_overrides"]
 
@@ -94,6 +95,9 @@ class ExperimentConfig:
     output_dir: str = "runs/{name}/seed{seed}"                # formatted with name and seed
     tags: dict[str, Any] = field(default_factory=dict)          # free-form facts copied into metrics.json, e.g.
                                                                 # {adaptation: dann}; not options of anything
+    # Set on the instance by load_config: the file, its sha256 and the overrides (the run's provenance). Not a
+    # field, so never an option a YAML could set; None for a config built in Python.
+    origin: ClassVar[dict[str, Any] | None] = None
 
     def __post_init__(self):
         # Sections may be given as plain mappings from Python (``model={"name": "ket", "hidden": 64}``).
@@ -243,4 +247,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     if not isinstance(raw, dict):
         raise KgemoError(f"{path}: a config must be a mapping")
     raw.setdefault("name", path.stem)
-    return ExperimentConfig.from_dict(apply_overrides(raw, overrides), source=str(path))
+    config = ExperimentConfig.from_dict(apply_overrides(raw, overrides), source=str(path))
+    # Where the config came from, for the run's provenance (not an option: to_dict leaves it out).
+    config.origin = config_origin(path, overrides or [])
+    return config

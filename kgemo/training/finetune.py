@@ -29,7 +29,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import lightning as L
 import numpy as np
@@ -50,6 +50,7 @@ from ..metrics import class_weights, score
 from ..metrics.weights import CLASS_WEIGHT_SCHEMES
 from ..storage import atomic_write, read_json, sha256_json, write_json
 from .config import apply_overrides
+from .provenance import config_origin, provenance_block
 
 __all__ = ["FinetuneConfig", "FinetuneDataConfig", "EncoderConfig", "LoraSettings", "FinetuneTrainConfig",
            "load_finetune_config", "finetune", "build_net", "FinetuneRun", "FinetuneModule", "UtteranceSet",
@@ -127,6 +128,8 @@ class FinetuneConfig:
     train: FinetuneTrainConfig = field(default_factory=FinetuneTrainConfig)
     output_dir: str = "runs/encoders/{name}"            # the encoder folder; formatted with name and seed
     run_dir: str = "runs/finetune/{name}/seed{seed}"    # checkpoints, logs, metrics; formatted likewise
+    # Set on the instance by load_finetune_config (file, sha256, overrides); not a field, so not a YAML option.
+    origin: ClassVar[dict[str, Any] | None] = None
 
     @property
     def encoder_dir(self) -> Path:
@@ -224,7 +227,9 @@ def load_finetune_config(path: str | Path, overrides: Sequence[str] | None = Non
     if not isinstance(raw, dict):
         raise KgemoError(f"{path}: a config must be a mapping")
     raw.setdefault("name", path.stem)
-    return FinetuneConfig.from_dict(apply_overrides(raw, list(overrides or [])), source=str(path))
+    config = FinetuneConfig.from_dict(apply_overrides(raw, list(overrides or [])), source=str(path))
+    config.origin = config_origin(path, list(overrides or []))  # the run's provenance; not an option
+    return config
 
 
 # -- data -------------------------------------------------------------------------------------------------------
@@ -739,6 +744,11 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
     from ..encoders.finetuned import FinetunedEncoder
 
     results["encoder_id"] = FinetunedEncoder(folder).id
+    results["provenance"] = provenance_block(
+        config.to_dict(), config.origin,
+        {"data": {config.data.dataset: sources},
+         "encoder": {"name": config.encoder.base, "id": str(base.source.name),
+                     "weights_sha256": meta["base"]["weights_sha256"]}})
     write_json(metrics_path, results)
     write_json(folder / "metrics.json", results)
     return FinetuneRun(results, folder, module)

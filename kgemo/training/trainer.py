@@ -36,6 +36,7 @@ from .config import DataConfig, ExperimentConfig
 from .data import PreparedData, prepare_data
 from .distributed import GraphDataModule, ddp_strategy, init_from_env, predict_distributed, world
 from .module import TaskModule
+from .provenance import run_provenance
 
 __all__ = ["fit", "evaluate", "build_model", "score_graphs", "init_weights"]
 
@@ -156,6 +157,7 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     L.seed_everything(config.seed, workers=True, verbose=False)
+    data_in_memory = data is not None
     data = data or prepare_data(config)
     if not data.graphs.get("train"):
         raise KgemoError(f"{config.name}: the train split is empty")
@@ -242,6 +244,7 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
                "parameters": int(sum(p.numel() for p in best.parameters()))}
     results["train_utterances_per_s"] = round(results["train_utterances"] * max(1, epochs_run) / train_time, 1)
     results.update(config.tags)
+    results["provenance"] = run_provenance(config, data.pipeline, data_in_memory)
     for split in ("dev", "test"):
         if data.graphs.get(split):
             results[split] = score_graphs(best, data.graphs[split], transform, data.label_spaces, data.metrics,

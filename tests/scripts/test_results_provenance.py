@@ -1,0 +1,199 @@
+"""Rows of docs/results.json carry provenance and the chain that rebuilds them; ``--check`` finds rows whose inputs
+changed; ``scripts/reproduce.py`` narrows and compares; docs/results.md is exactly the rendering of results.json."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from script_loader import ROOT, load_script
+
+
+@pytest.fixture(scope="module")
+def evaluate():
+    return load_script("scripts/evaluate.py")
+
+
+@pytest.fixture(scope="module")
+def reproduce():
+    return load_script("scripts/reproduce.py")
+
+
+def provenance(config_file: str, overrides: list[str], seed: int, encoder: str = "default", init_from=None,
+               tables=None, commit: str = "a" * 40, dirty=()):
+    inputs = {"data": {"meld": {"meld/train_sent_emo.csv": "1" * 64}},
+              "encoder": {"name": encoder, "id": f"id-{encoder}"},
+              "knowledge": {}, "knowledge_tables": tables or {}}
+    if init_from:
+        inputs["init_from"] = {"path": "runs/x/seed{seed}/model", "config": init_from, "weights_sha256": "2" * 64}
+    return {"commit": commit, "dirty": list(dirty), "kgemo": "0.1.0",
+            "config": {"file": config_file, "sha256": "3" * 64, "overrides": [*overrides, f"seed={seed}"]},
+            "resolved_config_sha256": "4" * 64, "inputs": inputs, "environment": {"machine": "x86_64"}}
+
+
+def run(runs: Path, config: str, seed: int, model: str = "ket", test=50.0, prov=None, **extra):
+    folder = runs / ("finetune" if model == "encoder_linear_head" else "") / config / f"seed{seed}"
+    folder.mkdir(parents=True)
+    result = {"complete": True, "config": config, "model": model, "datasets": ["meld"], "seed": seed,
+              "metrics": {"emotion": "weighted_f1"}, "encoder": "default", "knowledge": None,
+              "test": {"emotion": test + seed}, "dev": {"emotion": 40.0}, "best_epoch": 3, **extra}
+    if prov is not None:
+        result["provenance"] = prov
+    (folder / "metrics.json").write_text(json.dumps(result))
+
+
+@pytest.fixture
+def runs(tmp_path):
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        run(runs, "minilm-full-meld", seed, "encoder_linear_head", encoder="minilm-full-meld", mode="full",
+            prov=provenance("configs/finetune_meld.yaml", ["name=minilm-full-meld", "encoder.mode=full",
+                                                            "train.lr=4e-5"], seed))
+        run(runs, "ket_meld_finetuned", seed,
+            prov=provenance("configs/ket_meld_finetuned.yaml", [], seed, encoder="runs/encoders/minilm-full-meld"))
+        run(runs, "adapt_dailydialog_to_meld_source_only", seed,
+            prov=provenance("configs/adapt_dailydialog_to_meld_source_only.yaml", [], seed))
+        run(runs, "adapt_dailydialog_to_meld", seed, model="cluster_graph", datasets=["dailydialog"],
+            target_datasets=["meld"],
+            prov=provenance("configs/adapt_dailydialog_to_meld.yaml", [], seed,
+                            init_from="adapt_dailydialog_to_meld_source_only"))
+        run(runs, "ket_ckbc_meld", seed, prov=provenance(
+            "configs/ket_ckbc_meld.yaml", ["train.lr=1e-4"], seed,
+            tables={"conceptnet": {"path": "conceptnet", "checksum": "5" * 64}}))
+        run(runs, "ket_meld", seed)                            # no provenance: an old run
+    return runs
+
+
+def test_rows_carry_provenance_commands_and_chains(evaluate, runs):
+    rows = evaluate.summarise(evaluate.collect(runs, None))
+    evaluate.mark_stale(rows)
+    ft = rows["minilm-full-meld"]
+    # The command is the one the run recorded (the learning rate the old rebuild dropped), without the seed.
+    assert ft["command"] == ("kgemo finetune configs/finetune_meld.yaml name=minilm-full-meld encoder.mode=full "
+                             "train.lr=4e-5")
+    assert ft["provenance"]["seeds"]["1"]["commit"] == "a" * 40
+    assert ft["provenance"]["config"]["overrides"] == ["name=minilm-full-meld", "encoder.mode=full", "train.lr=4e-5"]
+    # A graph model over a fine-tuned encoder: the encoder's fine-tuning first.
+    assert rows["ket_meld_finetuned"]["chain"] == [ft["command"],
+                                                   "kgemo train configs/ket_meld_finetuned.yaml --seeds 0 1"]
+    # Adaptation: the source-only run its weights start from, first; scored on the target.
+    adapt = rows["adapt_dailydialog_to_meld"]
+    assert adapt["chain"] == ["kgemo train configs/adapt_dailydialog_to_meld_source_only.yaml --seeds 0 1",
+                              "kgemo train configs/adapt_dailydialog_to_meld.yaml --seeds 0 1"]
+    assert adapt["datasets"] == ["meld"]
+    assert adapt["trained_on"] == {"labelled": ["dailydialog"], "unlabelled": ["meld"]}
+    # A KB beyond the bundled default: its build first; overrides kept.
+    assert rows["ket_ckbc_meld"]["chain"] == ["kgemo kb build conceptnet",
+                                              "kgemo train configs/ket_ckbc_meld.yaml train.lr=1e-4 --seeds 0 1"]
+    # An old run: no chain, marked stale with the reason.
+    assert "chain" not in rows["ket_meld"] and "input checksums" in rows["ket_meld"]["stale"]
+
+
+def test_a_row_whose_upstream_has_no_provenance_is_stale(evaluate, runs):
+    for seed in (0, 1):
+        path = runs / "finetune" / "minilm-full-meld" / f"seed{seed}" / "metrics.json"
+        data = json.loads(path.read_text())
+        del data["provenance"]
+        path.write_text(json.dumps(data))
+    rows = evaluate.summarise(evaluate.collect(runs, None))
+    evaluate.mark_stale(rows)
+    assert "encoder" in rows["ket_meld_finetuned"]["stale"] and "chain" not in rows["ket_meld_finetuned"]
+    assert "chain" in rows["adapt_dailydialog_to_meld"]
+
+
+def test_seeds_run_on_other_inputs_are_flagged(evaluate, runs):
+    path = runs / "ket_ckbc_meld" / "seed1" / "metrics.json"
+    data = json.loads(path.read_text())
+    data["provenance"]["inputs"]["data"]["meld"]["meld/train_sent_emo.csv"] = "9" * 64
+    path.write_text(json.dumps(data))
+    rows = evaluate.summarise(evaluate.collect(runs, None))
+    assert rows["ket_ckbc_meld"]["provenance"]["inputs_differ_for_seeds"] == ["1"]
+    problems, _ = evaluate.check_row("ket_ckbc_meld", rows["ket_ckbc_meld"], None)
+    assert any("other inputs" in p for p in problems)
+
+
+def test_stale_rows_are_marked_in_results_md(evaluate, runs, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    assert evaluate.write_all(runs, docs, configs=None) == 0
+    md = (docs / "results.md").read_text()
+    saved = json.loads((docs / "results.json").read_text())
+    assert saved["ket_meld"]["stale"] and not saved["ket_meld_finetuned"].get("stale")
+    frozen, fine = md.split("\n### Fine-tuned encoder")[0], md.split("\n### Fine-tuned encoder")[1].split("\n### ")[0]
+    assert "| ket **(stale)** |" in frozen
+    assert "| ket |" in fine and "(stale)" not in fine
+
+
+def real_row(tmp_path, monkeypatch, evaluate, text="name: probe\nmodel: {name: no_knowledge, hidden: 16}\n"):
+    """A row made by the real provenance code for a config under a fake checkout, and the data file it read."""
+    from kgemo.training import load_config
+    from kgemo.training.provenance import resolved_config_sha256
+
+    checkout = tmp_path / "checkout"
+    (checkout / "configs").mkdir(parents=True)
+    config = checkout / "configs" / "probe.yaml"
+    config.write_text(text)
+    data = tmp_path / "data"
+    (data / "meld").mkdir(parents=True)
+    (data / "meld" / "train.csv").write_text("a,b\n")
+    monkeypatch.setattr(evaluate, "ROOT", checkout)
+    from kgemo.checksums import sha256_file
+
+    loaded = load_config(config)
+    prov = {"commit": None, "dirty": [], "config": {"file": "configs/probe.yaml", "sha256": sha256_file(config),
+                                                    "overrides": []},
+            "resolved_config_sha256": resolved_config_sha256(loaded.to_dict()),
+            "inputs": {"data": {"meld": {"meld/train.csv": sha256_file(data / "meld" / "train.csv")}}}}
+    row = {"model": "no_knowledge", "seeds": [0],
+           "provenance": {"config": prov["config"], "resolved_config_sha256": prov["resolved_config_sha256"],
+                          "inputs": prov["inputs"], "seeds": {"0": {"commit": "b" * 40, "dirty": []}}}}
+    monkeypatch.setattr(evaluate, "_git_has_commit", lambda commit: True)
+    return row, config, data
+
+
+def test_check_finds_changed_config_data_and_uncommitted_runs(evaluate, tmp_path, monkeypatch):
+    row, config, data = real_row(tmp_path, monkeypatch, evaluate)
+    assert evaluate.check_row("probe", row, data) == ([], [])
+    # A comment is not a change of the config; a new value is.
+    config.write_text(config.read_text() + "# a comment\n")
+    assert evaluate.check_row("probe", row, data)[0] == []
+    config.write_text(config.read_text().replace("hidden: 16", "hidden: 32"))
+    assert any("resolves to another config" in p for p in evaluate.check_row("probe", row, data)[0])
+    config.write_text(config.read_text().replace("hidden: 32", "hidden: 16"))
+    (data / "meld" / "train.csv").write_text("a,b\nc,d\n")
+    assert evaluate.check_row("probe", row, data)[0] == ["meld: meld/train.csv changed"]
+    # Data that is not on this machine cannot be checked: a note, not a problem.
+    problems, notes = evaluate.check_row("probe", row, tmp_path / "nowhere")
+    assert problems == [] and notes == ["meld: meld/train.csv not here"]
+    row["provenance"]["seeds"]["0"]["dirty"] = ["kgemo/models/ket.py"]
+    assert any("uncommitted" in p for p in evaluate.check_row("probe", row, tmp_path / "nowhere")[0])
+
+
+def test_check_exit_code_counts_unmarked_rows_only(evaluate, tmp_path, capsys):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"old": {"model": "ket", "stale": "computed before provenance"},
+                                   "bare": {"model": "ket"}}))
+    assert evaluate.check(results, None) == 1
+    out = capsys.readouterr().out
+    assert "STALE  old" in out and "FAIL   bare" in out
+    results.write_text(json.dumps({"old": {"model": "ket", "stale": "computed before provenance"}}))
+    assert evaluate.check(results, None) == 0
+
+
+def test_reproduce_narrows_seeds_and_compares_bit_for_bit(reproduce):
+    row = {"model": "ket", "seeds": [0, 1, 2], "command": "kgemo train configs/ket_meld.yaml --seeds 0 1 2",
+           "chain": ["kgemo kb build conceptnet", "kgemo train configs/ket_meld.yaml train.lr=1e-4 --seeds 0 1 2"],
+           "test": {"emotion": [57.0, 58.0, 59.0]}, "dev": {"emotion": [55.0, 56.0, 57.0]}, "epochs": [8, 9, 10]}
+    steps = reproduce.commands(row, [1])
+    assert steps == [["kb", "build", "conceptnet"],
+                     ["train", str(ROOT / "configs" / "ket_meld.yaml"), "train.lr=1e-4", "--seeds", "1"]]
+    assert reproduce.compare(row, 1, {"test": {"emotion": 58.0}, "dev": {"emotion": 56.0}, "best_epoch": 9}) == []
+    diffs = reproduce.compare(row, 1, {"test": {"emotion": 58.000000001}, "dev": {"emotion": 56.0}, "best_epoch": 8})
+    assert len(diffs) == 2 and "recorded 58.0" in diffs[0] and "best epoch" in diffs[1]
+
+
+def test_results_md_is_the_rendering_of_results_json(evaluate):
+    docs = ROOT / "docs"
+    summary = json.loads((docs / "results.json").read_text())
+    assert (docs / "results.md").read_text() == "\n".join(evaluate.render(summary, docs)) + "\n", \
+        "docs/results.md was edited by hand or not regenerated: run python scripts/evaluate.py --all"
