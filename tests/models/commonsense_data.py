@@ -55,3 +55,34 @@ def tiny_comet_bart(folder: Path) -> Path:
     from kgemo.knowledge.comet import save_random_comet
 
     return save_random_comet(folder, WORDS, max_positions=64)
+
+
+def labels_and_predictions(model, data: PreparedData, split: str, task: str = "emotion"):
+    """Gold labels and ``model``'s argmax predictions over ``data``'s graphs of ``split`` (unlabelled turns left
+    out), as the trainer's score should see them."""
+    import torch
+
+    from kgemo.models.predict import predict
+
+    y = torch.cat([g["utterance"][f"y_{task}"] for g in data.graphs[split]])
+    pred = predict(model, data.graphs[split], data.pipeline.transform, batch_size=3)[task].argmax(-1)
+    keep = y >= 0
+    return y[keep].numpy(), pred[keep].numpy()
+
+
+def chance_ceiling(data: PreparedData, split: str = "test", task: str = "emotion", draws: int = 500) -> float:
+    """The best score of ``draws`` random labelings of ``split``, each label drawn from the train split's label
+    frequencies (seeded): a model that beats it has learned something about the fixture (p < 1/draws)."""
+    import numpy as np
+    import torch
+
+    from kgemo.metrics import score
+
+    def labels(s):
+        y = torch.cat([g["utterance"][f"y_{task}"] for g in data.graphs[s]]).numpy()
+        return y[y >= 0]
+
+    y, train = labels(split), labels("train")
+    rng = np.random.default_rng(0)
+    return max(score(data.metrics[task], y, rng.choice(train, len(y)), data.label_spaces[task])
+               for _ in range(draws))
