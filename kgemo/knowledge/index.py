@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import CacheError
 
 __all__ = ["VectorIndex", "normalise", "brute_force_search", "faiss_available", "choose_kind", "tune_nprobe",
-           "NprobeTuning", "recall_at_k", "KINDS", "MAX_FLAT", "MAX_IVF"]
+           "NprobeTuning", "recall_at_k", "canonical_order", "TIE_MARGIN", "KINDS", "MAX_FLAT", "MAX_IVF"]
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +265,18 @@ class VectorIndex:
             raise ValueError(f"queries must be [n, {self.dim}], got {q.shape}")
         if self.ntotal == 0 or len(q) == 0:
             return np.zeros((len(q), k), np.float32), np.full((len(q), k), -1, np.int64)
+        matrix = self._exact_vectors()
+        if matrix is not None:
+            # Exact search in a canonical order: a few more candidates than asked, rescored in float64 and sorted by
+            # (score, id). FAISS's BLAS path (and torch's matmul) sum in an order that depends on the query batch,
+            # the thread count and the CPU, and equal heads tie: their order decided which ATOMIC events COSMIC and
+            # TODKAT read (3 of MELD's 13,708 utterances moved between batch sizes, 89 had exact ties in their top 32).
+            want = min(self.ntotal, k + TIE_MARGIN)
+            if self.backend == "torch":
+                ids = self._torch_search(q, want)[1]
+            else:
+                ids = _flat_search_with_blas(self._index, q, want)[1]
+            return canonical_order(matrix, q, ids.astype(np.int64, copy=False), k)
         if self.backend == "torch":
             return self._torch_search(q, k)
         if self.kind == "flat":
@@ -275,6 +287,21 @@ class VectorIndex:
         else:
             scores, ids = self._index.search(q, k)
         return scores.astype(np.float32, copy=False), ids.astype(np.int64, copy=False)
+
+    def _exact_vectors(self) -> np.ndarray | None:
+        """The float vectors of an exact index (flat or torch), for the canonical order; None for IVF / PQ. A
+        flat FAISS index loaded from its file holds them itself: a view of its storage, not a copy."""
+        if self.kind not in ("flat", "torch"):
+            return None
+        if self._matrix is None and self._cpu_index is not None:
+            import faiss
+
+            idx = self._cpu_index
+            try:
+                self._matrix = faiss.rev_swig_ptr(idx.get_xb(), idx.ntotal * idx.d).reshape(idx.ntotal, idx.d)
+            except (AttributeError, TypeError, RuntimeError):  # another flat variant: keep FAISS's own order
+                return None
+        return self._matrix
 
     def _torch_search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         import torch
@@ -398,6 +425,35 @@ def _rerank(matrix: np.ndarray, q: np.ndarray, candidates: np.ndarray, k: int, c
         scores = np.einsum("ncd,nd->nc", vectors[np.searchsorted(rows, np.maximum(cand, 0))], q[a:a + chunk])
         scores[~valid] = -np.inf
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        s_top, i_top = np.take_along_axis(scores, top, 1), np.take_along_axis(cand, top, 1)
+        keep = np.isfinite(s_top)
+        out_s[a:a + chunk, :top.shape[1]] = np.where(keep, s_top, 0.0)
+        out_i[a:a + chunk, :top.shape[1]] = np.where(keep, i_top, -1)
+    return out_s, out_i
+
+
+#: Candidates beyond ``k`` that an exact search rescores, so that near-ties at the k-th place are ordered too.
+TIE_MARGIN = 8
+
+
+def canonical_order(matrix: np.ndarray, q: np.ndarray, candidates: np.ndarray, k: int, chunk: int = 256
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best of ``candidates`` (``[n, c]`` ids, -1 = none) by their float64 inner product with ``q``, ties
+    broken by the smaller id: the same order whatever batch, thread count or BLAS found the candidates.
+
+    Each float32 product is exact in float64, so the sums of two equal vectors are equal and those of two
+    different ones are ordered as their exact values are, up to float64 rounding (~1e-16)."""
+    n, c = candidates.shape
+    out_s = np.zeros((n, k), np.float32)
+    out_i = np.full((n, k), -1, np.int64)
+    for a in range(0, n, chunk):
+        cand = candidates[a:a + chunk]
+        valid = cand >= 0
+        vectors = np.asarray(matrix[np.maximum(cand, 0).ravel()], dtype=np.float64).reshape(*cand.shape, -1)
+        scores = np.einsum("ncd,nd->nc", vectors, q[a:a + chunk].astype(np.float64))
+        scores[~valid] = -np.inf
+        ids = np.where(valid, cand, np.iinfo(np.int64).max)
+        top = np.lexsort((ids, -scores), axis=1)[:, :k]          # by score, then by id
         s_top, i_top = np.take_along_axis(scores, top, 1), np.take_along_axis(cand, top, 1)
         keep = np.isfinite(s_top)
         out_s[a:a + chunk, :top.shape[1]] = np.where(keep, s_top, 0.0)

@@ -160,3 +160,28 @@ def test_rerank_from_memory_mapped_vectors_lifts_ivfpq_recall(tmp_path):
         :, 5:].tolist() == [[-1] * 3] * 2  # fewer vectors than k: padded with -1
     with pytest.raises(ValueError, match="needs the float vectors"):
         VectorIndex.build(emb, kind="ivfpq", nlist=8, m=4, keep_matrix=False, gpu=False).refine = 2
+
+
+@pytest.mark.parametrize("backend", ["faiss", "torch"])
+def test_exact_search_orders_ties_by_id_whatever_the_batch(backend, monkeypatch):
+    # Heads 7 and 2 are the same vector and 4 is a hair away: every query must see 2 before 7, and 4 placed by its
+    # exact score, alone or in a batch (FAISS's BLAS sums depend on the batch; equal heads tie).
+    rng = np.random.default_rng(0)
+    m = normalise(rng.normal(size=(40, 16)).astype(np.float32))
+    m[7] = m[2]
+    m[4] = normalise(m[2] + np.float32(1e-6) * rng.normal(size=16).astype(np.float32)[None])[0]
+    if backend == "torch":
+        monkeypatch.setattr("kgemo.knowledge.index.faiss_available", lambda: False)
+    index = VectorIndex.build(m, kind="flat")
+    queries = normalise(np.concatenate([m[[2]] + np.float32(0.01) * rng.normal(size=(1, 16)).astype(np.float32),
+                                        rng.normal(size=(20, 16)).astype(np.float32)]))
+    scores, ids = index.search(queries, 5)
+    alone = np.concatenate([index.search(q[None], 5)[1] for q in queries])
+    assert (alone == ids).all()
+    assert index.backend == ("torch" if backend == "torch" else "faiss-cpu")
+    assert {2, 7} <= set(ids[0])                      # the twin heads are near the first query: both found
+    exact = queries.astype(np.float64) @ m.T.astype(np.float64)
+    for row, s in zip(ids, exact):
+        order = sorted(range(len(m)), key=lambda j: (-s[j], j))[:5]
+        assert list(row) == order
+    assert scores.dtype == np.float32 and np.allclose(scores, np.take_along_axis(exact, ids, 1))
