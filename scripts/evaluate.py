@@ -210,6 +210,10 @@ def summarise(groups: dict[str, list[dict]]) -> dict[str, dict]:
     out = {}
     for name, results in sorted(groups.items()):
         results = sorted(results, key=lambda r: r["seed"])
+        # The seed a config's choices were made on (its tag selection_seed) is reported apart, not in the means.
+        chosen_on = (results[0].get("tags") or {}).get("selection_seed")
+        selection = [r for r in results if r["seed"] == chosen_on]
+        results = [r for r in results if r["seed"] != chosen_on] or results
         first = results[0]
         tasks = list(first.get("test", {}))
         seeds = [r["seed"] for r in results]
@@ -239,6 +243,10 @@ def summarise(groups: dict[str, list[dict]]) -> dict[str, dict]:
             "epochs": [r["best_epoch"] for r in results],
             "train_utterances_per_s": [r.get("train_utterances_per_s") for r in results],
         }
+        if selection and selection[0] is not first:
+            sel = selection[0]
+            row["selection_seed"] = {"seed": sel["seed"], "test": sel["test"], "dev": sel["dev"],
+                                     "epoch": sel["best_epoch"]}
         if target:
             row["trained_on"] = {"labelled": first["datasets"],
                                  "unlabelled": target if first.get("target_train", True) else []}
