@@ -59,7 +59,30 @@ def init_from_env() -> bool:
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    _destroy_group_at_exit()
     return True
+
+
+_exit_hook_registered = False
+
+
+def _destroy_group_at_exit() -> None:
+    """Destroy the process group when the interpreter exits, before it tears itself down (registered once).
+
+    A gloo group left to the interpreter's finalisation aborts the process now and then ("terminate called without
+    an active exception", SIGABRT) after the work is done: its threads still hold tensors when Python is gone.
+    Lightning registers this clean-up for NCCL only; kgemo registers it for any backend."""
+    global _exit_hook_registered
+    if not _exit_hook_registered:
+        import atexit
+
+        atexit.register(_destroy_group)
+        _exit_hook_registered = True
+
+
+def _destroy_group() -> None:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def masked_copy(graph):
@@ -243,9 +266,11 @@ def ddp_strategy(name: Any, accelerator: str = "auto") -> Any:
     """The Lightning strategy for ``train.strategy``: ``ddp`` (and ``ddp_spawn``, ``ddp_fork``,
     ``ddp_notebook``) as a ``DDPStrategy`` that finds parameters a batch leaves unused (models skip knowledge
     layers on batches without concepts or events) and does not re-broadcast buffers every step (kgemo's buffers
-    are constants: class weights, fixed mixing weights); anything else is passed to Lightning unchanged."""
+    are constants: class weights, fixed mixing weights); anything else is passed to Lightning unchanged. The process
+    group is destroyed at exit (:func:`_destroy_group_at_exit`)."""
     if not isinstance(name, str) or name not in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
         return name
+    _destroy_group_at_exit()
     from lightning.pytorch.strategies import DDPStrategy
 
     import inspect
