@@ -1,6 +1,8 @@
 """Per-domain, per-class cluster centres kept by a moving average (Chen et al.'s cross-domain "cluster graphs")."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -24,6 +26,8 @@ class ClassCentres(nn.Module):
     where :math:`B_{d,j}` are the batch's samples of domain d assigned to centre j: a sample of class c goes to the
     nearest of class c's k centres (the class is a gold label in the source domain and a pseudo-label in the
     target domain — this module never sees which). Centres with too few samples in a batch keep their value.
+    Under data parallelism (``reduce``) the sums and counts run over the global batch, every process's share: every
+    process takes the same step, the one a single process takes on the whole batch.
 
     Args:
         dim: feature width F.
@@ -101,27 +105,40 @@ class ClassCentres(nn.Module):
 
     # -- moving average --------------------------------------------------------------------------------------
     @torch.no_grad()
-    def update(self, domain: int, x: Tensor, classes: Tensor) -> Tensor:
-        """One moving-average step of domain ``domain``'s centres from a batch; returns the number of batch samples
-        per centre (:math:`(K)`; centres below ``min_count`` were left alone)."""
+    def update(self, domain: int, x: Tensor, classes: Tensor, reduce: Callable[[Tensor], Tensor] | None = None
+               ) -> Tensor:
+        """One moving-average step of domain ``domain``'s centres from a batch (possibly empty); returns the number of
+        batch samples per centre (:math:`(K)`; centres below ``min_count`` were left alone). ``reduce`` sums a
+        tensor over the processes of a data-parallel group (every process must call this, whatever its share)."""
         x = x.detach().to(self.centres.dtype)
         assign = self.assign(x, classes, domain)
         keep = assign >= 0
         counts = torch.bincount(assign[keep], minlength=self.num_centres)               # [K]
         sums = torch.zeros_like(self.centres[domain]).index_add_(0, assign[keep], x[keep])   # [K, F]
+        if reduce is not None:
+            counts, sums = reduce(counts), reduce(sums)
         moved = counts >= max(1, self.min_count)
         means = sums[moved] / counts[moved, None].to(x.dtype)
         self.centres[domain, moved] = (1 - self.momentum) * self.centres[domain, moved] + self.momentum * means
         return counts
 
     @torch.no_grad()
-    def update_prior(self, domain: int, weights: Tensor, momentum: float) -> None:
+    def update_prior(self, domain: int, weights: Tensor, momentum: float,
+                     reduce: Callable[[Tensor], Tensor] | None = None) -> None:
         r"""Move domain ``domain``'s class proportions towards a batch's: :math:`\pi_d \leftarrow (1 - m)\,\pi_d +
         m \cdot \frac{1}{n}\sum_i \mathbf{w}_i`, with :math:`\mathbf{w}_i` [n, C] one-hot gold labels (source) or
-        predicted probabilities (target: the soft mass of each class's clusters)."""
-        if weights.size(0) == 0:
+        predicted probabilities (target: the soft mass of each class's clusters); ``reduce`` as in :meth:`update`
+        (the sum and n over the global batch)."""
+        weights = weights.detach().float()
+        if reduce is not None:
+            total = reduce(torch.cat([weights.sum(0), weights.new_tensor([weights.size(0)])]))   # [C + 1]
+            if total[-1] == 0:
+                return
+            batch = (total[:-1] / total[-1]).to(self.prior.dtype)
+        elif weights.size(0) == 0:
             return
-        batch = weights.detach().float().mean(0).to(self.prior.dtype)
+        else:
+            batch = weights.mean(0).to(self.prior.dtype)
         self.prior[domain] = (1 - momentum) * self.prior[domain] + momentum * batch
 
     # -- initialisation --------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 2018) conditioning, with a loss that weighs the two domains equally."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -33,6 +35,8 @@ class DomainAdversary(nn.Module):
     class probabilities :math:`\mathbf{p}` are detached (as in CDAN's code); so are the entropy weights (CDAN's code
     lets a reversed gradient reach the entropy; here the weights only choose which samples count). Each domain
     weighs one half whatever the number of its samples in the batch, so a batch that is 90% source still aligns.
+    Samples of domain -1 (none: a DDP padding copy) are left out. Under DDP (``reduce``) both sums of each domain run
+    over the global batch, so every process computes the one-process loss.
 
     Args:
         dim: feature width F.
@@ -42,7 +46,7 @@ class DomainAdversary(nn.Module):
         dropout: dropout in the MLP.
 
     Shapes:
-        - **input:** h :math:`(n, F)`, probs :math:`(n, C)` (cdan), domain :math:`(n)` in {0, 1}.
+        - **input:** h :math:`(n, F)`, probs :math:`(n, C)` (cdan), domain :math:`(n)` in {0, 1} (-1: left out).
         - **output:** logits :math:`(n)`; loss: a scalar.
     """
 
@@ -68,9 +72,10 @@ class DomainAdversary(nn.Module):
         return self.mlp(grad_reverse(z, coeff)).squeeze(-1)                          # [n]
 
     def loss(self, h: Tensor, domain: Tensor, probs: Tensor | None = None, coeff: float = 1.0,
-             sample_weight: Tensor | None = None) -> Tensor:
+             sample_weight: Tensor | None = None, reduce: Callable[[Tensor], Tensor] | None = None) -> Tensor:
         """The domain loss; ``sample_weight`` [n] multiplies each sample's weight (e.g. importance weights that
-        give the source the target's class proportions, as IWDAN does)."""
+        give the source the target's class proportions, as IWDAN does). ``reduce`` sums a tensor over the processes
+        of a data-parallel group (value: the sum; gradient: this process's part), None in one process."""
         logits = self(h, probs, coeff)
         target = domain.to(logits.dtype)
         bce = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")   # [n]
@@ -81,11 +86,14 @@ class DomainAdversary(nn.Module):
             w = torch.ones_like(bce)
         if sample_weight is not None:
             w = w * sample_weight.detach().float()
+        # per domain: the weighted BCE and the weight — this process's, or (reduce) every process's together
+        sums = torch.stack([torch.stack([(w[m] * bce[m]).sum(), w[m].sum()]) for m in (domain == 0, domain == 1)])
+        if reduce is not None:
+            sums = reduce(sums)                                                     # [2, 2]
         total = bce.new_zeros(())
         for d in (0, 1):
-            mask = domain == d
-            if mask.any():
-                total = total + 0.5 * (w[mask] * bce[mask]).sum() / w[mask].sum()
+            if sums[d, 1] > 0:
+                total = total + 0.5 * sums[d, 0] / sums[d, 1]
         return total
 
     def extra_repr(self) -> str:

@@ -5,7 +5,7 @@ Schema card: graphs/cross_domain.md; method and results: docs/adapt.md.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -14,7 +14,7 @@ from ..adapt import CONDITIONING, CentreAttentionLayer, ClassCentres, DomainAdve
 from ..data.labels import LabelSpace
 from ..errors import KgemoError
 from .base import register_model
-from .dann import utterance_domain
+from .dann import training_domain, utterance_domain
 from .no_knowledge import NoKnowledge, NoKnowledgeConfig
 
 __all__ = ["ClusterGraph", "ClusterGraphConfig"]
@@ -85,6 +85,10 @@ class ClusterGraph(NoKnowledge):
     that the source labels put there — and the adversary pulls the two domains' states together class by class.
     Target labels are never read: the trainer removes them, and this model reads ``y`` only for utterances of the
     source domain.
+
+    Under DDP every process moves the centres (and class proportions) by the sums and counts of the whole global
+    batch, and the domain and alignment losses are the global batch's (sums over the processes, ``reduce``): the
+    centres stay identical in every process and equal to one process's; padding copies move nothing.
     """
 
     name = "cluster_graph"
@@ -125,21 +129,25 @@ class ClusterGraph(NoKnowledge):
     def on_train_step(self, step: int, total_steps: int) -> None:
         self.grl_coeff = grl_coefficient(step / max(1, total_steps), self.config.grl_gamma)
 
-    def forward_train(self, batch) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def forward_train(self, batch, padding: Tensor | None = None, reduce: Callable[[Tensor], Tensor] | None = None
+                      ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The logits and the adaptation losses of a training batch; moves the centres. ``padding`` and ``reduce``:
+        from the trainer under DDP (see :meth:`~kgemo.training.module.TaskModule.training_step`)."""
         c, task = self.config, self.tasks[0]
-        domain = utterance_domain(batch)
         h = self._states(batch)                                                      # [N, hidden]
-        h2 = self._propagate(h, domain)                                              # [N, hidden]
+        h2 = self._propagate(h, utterance_domain(batch))                             # [N, hidden]
         logits = {t: head(h2) for t, head in self.heads.items()}
         probs = logits[task].softmax(-1)                                             # [N, C]
         aux = {}
         y = batch["utterance"][f"y_{task}"]
+        domain = training_domain(batch, padding)                                     # [N], -1: padding
         if c.domain_weight > 0:
             weight = self._importance(domain, y) if c.importance_weighting else None
-            aux["domain_loss"] = c.domain_weight * self.adversary.loss(h2, domain, probs, self.grl_coeff, weight)
+            aux["domain_loss"] = c.domain_weight * self.adversary.loss(h2, domain, probs, self.grl_coeff, weight,
+                                                                       reduce)
         if c.alignment_weight > 0:
-            aux["alignment_loss"] = c.alignment_weight * self._alignment_loss(h, domain, probs)
-        self._update_centres(h, domain, y, probs)
+            aux["alignment_loss"] = c.alignment_weight * self._alignment_loss(h, domain, probs, reduce)
+        self._update_centres(h, domain, y, probs, reduce)
         return logits, aux
 
     def _importance(self, domain: Tensor, y: Tensor) -> Tensor:
@@ -155,7 +163,8 @@ class ClusterGraph(NoKnowledge):
         weight[src] = ratio[y[src]]
         return weight
 
-    def _alignment_loss(self, h: Tensor, domain: Tensor, probs: Tensor) -> Tensor:
+    def _alignment_loss(self, h: Tensor, domain: Tensor, probs: Tensor,
+                        reduce: Callable[[Tensor], Tensor] | None = None) -> Tensor:
         r"""Class-level alignment through the centres (the semantic loss of Xie et al.'s moving semantic transfer):
 
         .. math::
@@ -166,34 +175,42 @@ class ClusterGraph(NoKnowledge):
         pseudo-labels at or above the threshold), with :math:`\bar{\mathbf{c}}_{s,c}` the mean of the source
         centres of class c (a buffer: only the target states move). Marginal alignment ignores classes; this pulls
         each target class towards its own source class, so it does not mix classes when the class proportions
-        of the domains differ (DailyDialog is 83% neutral, MELD 47%).
+        of the domains differ (DailyDialog is 83% neutral, MELD 47%). Under DDP (``reduce``) the class sums and
+        counts run over the global batch.
         """
         tgt = domain == TARGET
-        if not tgt.any():
+        if reduce is None and not tgt.any():
             return h.new_zeros(())
         classes = self._target_classes(h[tgt].detach(), probs[tgt].detach())
         keep = classes >= 0
-        if not keep.any():
+        if reduce is None and not keep.any():
             return h.new_zeros(())
         ht, ct = h[tgt][keep], classes[keep]
         n_classes = self.centres.num_classes
         sums = h.new_zeros(n_classes, h.size(1)).index_add(0, ct, ht)                # [C, F]
         counts = torch.bincount(ct, minlength=n_classes)                            # [C]
+        if reduce is not None:  # every process takes part, whatever its share holds
+            sums, counts = reduce(sums), reduce(counts)
         present = counts > 0
+        if not present.any():
+            return h.new_zeros(())
         means = sums[present] / counts[present, None].to(h.dtype)
         source = self.centres.centres[SOURCE].view(n_classes, self.centres.per_class, -1).mean(1)   # [C, F]
         return ((means - source[present].to(h.dtype)) ** 2).mean()
 
     @torch.no_grad()
-    def _update_centres(self, h: Tensor, domain: Tensor, y: Tensor, probs: Tensor) -> None:
+    def _update_centres(self, h: Tensor, domain: Tensor, y: Tensor, probs: Tensor,
+                        reduce: Callable[[Tensor], Tensor] | None = None) -> None:
         src, tgt = (domain == SOURCE) & (y >= 0), domain == TARGET
-        if src.any():
-            self.centres.update(SOURCE, h[src], y[src])                             # gold labels: source only
+        # under DDP (reduce) every process updates both domains, its share possibly empty, so that all take part in
+        # the same sums; an update from no sample leaves a centre as it is
+        if reduce is not None or src.any():
+            self.centres.update(SOURCE, h[src], y[src], reduce)                     # gold labels: source only
             onehot = torch.nn.functional.one_hot(y[src], self.centres.num_classes)
-            self.centres.update_prior(SOURCE, onehot, self.config.prior_momentum)
-        if tgt.any():
-            self.centres.update(TARGET, h[tgt], self._target_classes(h[tgt], probs[tgt]))
-            self.centres.update_prior(TARGET, probs[tgt], self.config.prior_momentum)
+            self.centres.update_prior(SOURCE, onehot, self.config.prior_momentum, reduce)
+        if reduce is not None or tgt.any():
+            self.centres.update(TARGET, h[tgt], self._target_classes(h[tgt], probs[tgt]), reduce)
+            self.centres.update_prior(TARGET, probs[tgt], self.config.prior_momentum, reduce)
 
     def _target_classes(self, h: Tensor, probs: Tensor) -> Tensor:
         """The class a target utterance counts for: its pseudo-label (-1 below the threshold), or the class of the

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from typing import Callable, Mapping
 
 import torch
 from torch import Tensor
@@ -13,7 +13,7 @@ from ..errors import KgemoError
 from .base import register_model
 from .no_knowledge import NoKnowledge, NoKnowledgeConfig
 
-__all__ = ["DANN", "DANNConfig", "utterance_domain"]
+__all__ = ["DANN", "DANNConfig", "utterance_domain", "training_domain"]
 
 
 def utterance_domain(batch) -> Tensor:
@@ -23,6 +23,13 @@ def utterance_domain(batch) -> Tensor:
     if "domain" in u:
         return u.domain.long()
     return torch.ones(u.num_nodes, dtype=torch.long, device=u.x.device)
+
+
+def training_domain(batch, padding: Tensor | None) -> Tensor:
+    """:func:`utterance_domain` as the training terms see it: -1 (no domain) for the utterances of padding copies
+    (``padding`` [N], from the trainer under DDP), which enter no domain loss and move no centre."""
+    domain = utterance_domain(batch)
+    return domain if padding is None else domain.masked_fill(padding, -1)
 
 
 @dataclasses.dataclass
@@ -53,7 +60,8 @@ class DANN(NoKnowledge):
     with :math:`\mathcal{L}_{adv}` the domain loss of :class:`~kgemo.adapt.DomainAdversary` (each domain weighs
     one half) on the states the classifier reads. Only the source's labels enter the classification loss — the
     target's were removed before the graphs were built (``data.target_datasets``). At inference it is exactly the
-    no-knowledge model: the discriminator is used in training only.
+    no-knowledge model: the discriminator is used in training only. Under DDP the domain loss is the one-process
+    loss of the global batch (its per-domain sums run over the processes; padding copies are left out).
     """
 
     name = "dann"
@@ -70,12 +78,15 @@ class DANN(NoKnowledge):
     def on_train_step(self, step: int, total_steps: int) -> None:
         self.grl_coeff = grl_coefficient(step / max(1, total_steps), self.config.grl_gamma)
 
-    def forward_train(self, batch) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def forward_train(self, batch, padding: Tensor | None = None, reduce: Callable[[Tensor], Tensor] | None = None
+                      ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The logits and the domain loss of a training batch (``padding`` and ``reduce``: from the trainer under
+        DDP, see :meth:`~kgemo.training.module.TaskModule.training_step`)."""
         h, _ = self._encode(batch)                                                   # [N, hidden]
         logits = {t: head(h) for t, head in self.heads.items()}
         aux = {}
         if self.config.domain_weight > 0:
             probs = logits[self.tasks[0]].softmax(-1)                                # [N, C]
             aux["domain_loss"] = self.config.domain_weight * self.adversary.loss(
-                h, utterance_domain(batch), probs, self.grl_coeff)
+                h, training_domain(batch, padding), probs, self.grl_coeff, reduce=reduce)
         return logits, aux

@@ -7,11 +7,19 @@ Lightning's DDP averages the gradients. What kgemo adds, so that N processes com
   the same in every process, in a one-process run and after a resume. Each step takes the next
   ``train.batch_size`` conversations (the *global* batch) and process ``r`` of ``N`` trains on ``batch[r::N]``.
   A process whose share is empty (a last batch shorter than N) gets a copy of one conversation with every label
-  removed: zero loss, zero gradient, but it takes the step with the others.
+  removed: zero loss, zero gradient, but it takes the step with the others (and its collectives). Its utterances
+  are marked (index -1): a model's own training terms and statistics leave them out (they keep their domain).
 * **Loss** (:meth:`~kgemo.training.module.TaskModule.loss`): each process divides its summed cross-entropy by the
   *global* (weighted) number of labelled utterances (one all-reduce per task and step) and multiplies by N, so the
   averaged gradient is the gradient of the one-process loss over the global batch. Training then differs from one
   process only by the order of floating-point sums (and by dropout, whose masks each process draws itself).
+* **A model's own training terms and statistics** (``forward_train``: the domain losses and class centres of
+  :mod:`kgemo.adapt`) get ``padding`` (the utterances of padding copies, which take part in nothing) and
+  ``reduce`` = :func:`sum_over_processes`: every sum over the batch that a term or a moving average divides by, or
+  takes a mean of, is summed over the processes first, so each process computes the one-process value on the
+  global batch — the domain loss's per-domain sums, the centres' per-class sums and counts. The trainer multiplies
+  such a term's gradient by N, as it does the cross-entropy's. The centres (buffers, never broadcast: see
+  :func:`ddp_strategy`) thus take the same step in every process, the one-process step.
 * **Evaluation** (:class:`EvalBatchSampler`, :func:`gather_in_order`, :func:`predict_distributed`): the batches
   one process would form (same order, same size) are dealt round-robin to the processes — no padding, no
   repetition (Lightning's ``DistributedSampler`` repeats conversations to even out the ranks, which would count
@@ -32,8 +40,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 __all__ = ["world", "EpochPermutation", "GlobalBatchSampler", "EvalBatchSampler", "graph_loader", "masked_copy",
-           "gather_in_order", "utterance_index", "predict_distributed", "ddp_strategy", "init_from_env",
-           "GraphDataModule"]
+           "gather_in_order", "utterance_index", "sum_over_processes", "predict_distributed", "ddp_strategy",
+           "init_from_env", "GraphDataModule"]
 
 #: graph-level attribute of a collated batch: the conversation index of each graph (-1 = a padding copy).
 INDEX_KEY = "kgemo_index"
@@ -207,6 +215,20 @@ def utterance_index(batch) -> torch.Tensor | None:
     return index.to(batch["utterance"].batch.device)[batch["utterance"].batch]
 
 
+def sum_over_processes(value: torch.Tensor) -> torch.Tensor:
+    r"""``value`` summed over the processes of the group (an all-reduce), with the gradient of this process's own
+    ``value``: :math:`\sum_r v_r` forward, :math:`\partial / \partial v_{\text{own}} = 1` backward.
+
+    For a term of the global batch built from sums over its utterances (a weighted mean, a class mean): each process
+    gets the one-process value, and its gradient with respect to its own utterances. Every process must call it
+    the same number of times, in the same order, whatever its share holds (an empty sum is a zero).
+    """
+    total = value.detach().clone()
+    torch.distributed.all_reduce(total)
+    # total + (v - v): the value is exactly the sum (the same bits in every process), the gradient flows into v
+    return total + (value - value.detach()) if value.requires_grad else total
+
+
 def gather_in_order(tensors: dict[str, torch.Tensor], order: torch.Tensor | None,
                     all_gather: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """Every process's 1-d ``tensors`` (one value per utterance) gathered and put in one-process order.
@@ -265,9 +287,12 @@ def predict_distributed(model, graphs: Sequence[Any], transform=None, batch_size
 def ddp_strategy(name: Any, accelerator: str = "auto") -> Any:
     """The Lightning strategy for ``train.strategy``: ``ddp`` (and ``ddp_spawn``, ``ddp_fork``,
     ``ddp_notebook``) as a ``DDPStrategy`` that finds parameters a batch leaves unused (models skip knowledge
-    layers on batches without concepts or events) and does not re-broadcast buffers every step (kgemo's buffers
-    are constants: class weights, fixed mixing weights); anything else is passed to Lightning unchanged. The process
-    group is destroyed at exit (:func:`_destroy_group_at_exit`)."""
+    layers on batches without concepts or events) and does not re-broadcast buffers every step: kgemo's buffers are
+    constants (class weights, fixed mixing weights), or statistics that every process initialises from the same
+    data and then updates from sums over the processes (:mod:`kgemo.adapt`'s class centres and class proportions,
+    through :func:`sum_over_processes`), so they stay the same everywhere. Anything else is passed to Lightning
+    unchanged. The process group is destroyed at exit (:func:`_destroy_group_at_exit`).
+    """
     if not isinstance(name, str) or name not in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
         return name
     _destroy_group_at_exit()

@@ -12,7 +12,7 @@ from ..data.labels import LabelSpace
 from ..metrics import score
 from ..models.base import KGModel
 from .config import TrainConfig
-from .distributed import gather_in_order, utterance_index
+from .distributed import gather_in_order, sum_over_processes, utterance_index
 
 __all__ = ["TaskModule"]
 
@@ -57,7 +57,8 @@ class TaskModule(L.LightningModule):
     def loss(self, logits: Mapping[str, torch.Tensor], batch,
              auxiliary: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Summed (weighted) cross-entropy over the labelled utterances, plus the model's ``auxiliary`` loss terms
-        (e.g. a domain-adversarial loss; see :meth:`training_step`)."""
+        (e.g. a domain-adversarial loss; see :meth:`training_step`: under DDP each is the global batch's value, with
+        the gradient of this process's utterances)."""
         # Per task: the mean over the labelled utterances (class-weighted) of the whole global batch. Under DDP each
         # process sums its share and divides by the global weight (an all-reduce every step, on every process), and
         # DDP's gradient averaging over N processes is undone by × N: the gradient of the one-process loss.
@@ -74,6 +75,10 @@ class TaskModule(L.LightningModule):
                 term = self.train_cfg.task_weights.get(task, 1.0) * ce * (size / denominator)
                 total = term if total is None else total + term
         for term in (auxiliary or {}).values():
+            # A model's term is already the global batch's (its sums run over the processes, see training_step), with
+            # the gradient of this process's utterances: × N for DDP's averaging, the value left as it is.
+            if size > 1:
+                term = term + (size - 1) * (term - term.detach())
             total = term if total is None else total + term
         # No label anywhere (a DDP process's label-less padding copy): a zero that still reaches the parameters.
         return total if total is not None else logits[next(iter(logits))].sum() * 0.0
@@ -90,10 +95,20 @@ class TaskModule(L.LightningModule):
         return value
 
     def training_step(self, batch, batch_idx):
-        # A model may define ``forward_train(batch) -> (logits, {name: loss term})`` when training adds terms of its
-        # own (kgemo.adapt's domain losses); otherwise training calls forward like evaluation does.
+        # A model may define ``forward_train(batch, padding, reduce) -> (logits, {name: loss term})`` when training
+        # adds terms or statistics of its own (kgemo.adapt's domain losses and class centres); otherwise training
+        # calls forward like evaluation does. ``padding`` [N] marks the utterances of DDP padding copies: they enter
+        # no term and no statistic (their labels are gone already, but not their domain). ``reduce`` sums a tensor
+        # over the processes (None in one process): the model passes every batch sum it divides by, or averages,
+        # through it, so that each process computes the one-process value on the global batch.
         forward_train = getattr(self.model, "forward_train", None)
-        logits, auxiliary = forward_train(batch) if forward_train is not None else (self(batch), {})
+        if forward_train is not None:
+            order = utterance_index(batch)
+            padding = order < 0 if order is not None else None
+            reduce = sum_over_processes if self._world_size() > 1 else None
+            logits, auxiliary = forward_train(batch, padding=padding, reduce=reduce)
+        else:
+            logits, auxiliary = self(batch), {}
         loss = self.loss(logits, batch, auxiliary)
         n = batch["utterance"].num_nodes
         # Under DDP a process's loss is N × its share of the global loss: the mean over processes is the global loss.
