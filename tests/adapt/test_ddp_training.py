@@ -24,6 +24,7 @@ from kgemo.pipeline import InputPipeline
 from kgemo.training import ExperimentConfig, PreparedData, TrainConfig, fit
 from kgemo.training.data import without_labels
 
+
 # ---------------------------------------------------------------------------------------------------------------
 # Pieces: two processes simulated in one
 # ---------------------------------------------------------------------------------------------------------------
@@ -80,8 +81,7 @@ def test_domain_loss_over_two_processes_is_the_whole_batch_loss(conditioning):
     domain = torch.tensor([0, 0, 1, 0, 1, 0, 0])
     # process 0 holds only source utterances, process 1 one of each domain and a padding copy (domain -1)
     shares = [torch.tensor([0, 1, 3, 5]), torch.tensor([2, 4, 6, 6])]
-    padded = domain.clone()
-    padded_shares = [domain[shares[0]], torch.tensor([1, 1, 0, -1])]
+    share_domains = [domain[shares[0]], torch.tensor([1, 1, 0, -1])]
 
     def loss(rows, dom, reduce=None):
         x = h[rows].clone().requires_grad_()
@@ -89,8 +89,8 @@ def test_domain_loss_over_two_processes_is_the_whole_batch_loss(conditioning):
         value.backward()
         return value.detach(), x.grad
 
-    whole, grad = loss(torch.arange(7), padded)
-    (v0, g0), (v1, g1) = two_processes(lambda rank, reduce: loss(shares[rank], padded_shares[rank], reduce))
+    whole, grad = loss(torch.arange(7), domain)
+    (v0, g0), (v1, g1) = two_processes(lambda rank, reduce: loss(shares[rank], share_domains[rank], reduce))
     # every process computes the whole batch's loss; its gradient is the whole batch's for its own utterances
     assert v0 == v1 and torch.allclose(v0, whole, atol=1e-6)
     assert torch.allclose(g0, grad[shares[0]], atol=1e-7)
