@@ -29,7 +29,7 @@ import numpy as np
 from ..checksums import arrays_sha256, file_sha256
 from ..errors import CacheError, KgemoError
 from ..storage import atomic_write, kgemo_home, sha256_json, short_hash
-from ._common import check_texts, show_bar
+from .lazy_model import check_texts, show_bar
 from .encoder_inputs import check_inputs, inputs_sha256
 
 __all__ = ["FeatureCache", "dataset_features", "Encoder"]

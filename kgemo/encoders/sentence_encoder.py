@@ -8,13 +8,13 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..errors import DataFormatError
-from ._common import (DEFAULT_MODEL, LazyModel, check_texts, configure_threads, length_order, model_max_length,
-                      show_bar, warn_truncated)
+from .lazy_model import LazyModel, check_texts, configure_threads, length_order, show_bar, warn_truncated
+from .model_source import DEFAULT_MODEL, model_max_length
 
 __all__ = ["SentenceEncoder", "FOLDER_KINDS"]
 
 #: ``(owns(model) -> bool, subclass)``: folders that ``SentenceEncoder(model)`` hands to a subclass.
-#: :mod:`kgemo.encoders.finetuned` registers :class:`~kgemo.encoders.FinetunedEncoder` (``encoder.json`` folders);
+#: :mod:`kgemo.encoders.finetuned_encoder` registers :class:`~kgemo.encoders.FinetunedEncoder` (``encoder.json`` folders);
 #: importing any part of ``kgemo.encoders`` imports it.
 FOLDER_KINDS: list[tuple[Callable[[Any], bool], type]] = []
 

@@ -8,8 +8,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..errors import DataFormatError
-from ._common import (DEFAULT_MODEL, LazyModel, check_texts, configure_threads, length_order, model_max_length,
-                      show_bar, transformer_folder, warn_truncated)
+from .lazy_model import LazyModel, check_texts, configure_threads, length_order, show_bar, warn_truncated
+from .model_source import DEFAULT_MODEL, model_max_length, transformer_folder
 
 __all__ = ["TokenEncoder", "TokenStates"]
 

@@ -2,7 +2,7 @@
 
 Strong ERC systems first fine-tune their utterance encoder on the emotion task with the conversation in the
 input; this stage does that for any kgemo dataset and any Hugging Face encoder, and saves the result as a folder
-that every experiment config can use as ``data: {encoder: PATH}`` (see :mod:`kgemo.encoders.finetuned`).
+that every experiment config can use as ``data: {encoder: PATH}`` (see :mod:`kgemo.encoders.finetuned_encoder`).
 
 Input per utterance: ``"speaker: text"`` as the first segment, up to ``past_turns`` preceding turns (each
 ``"speaker: text"``, oldest first) as the second, cut from the oldest end beyond ``max_length`` tokens. Model:
@@ -39,12 +39,12 @@ import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from ..data import Conversation, LabelSpace, dataset_files, get_dataset, load_dataset
-from ..encoders._common import weights_sha256
 from ..checksums import file_sha256
 from ..encoders.encoder_inputs import ContextFormat, InputTokenizer, conversation_inputs
-from ..encoders.finetuned import model_card, save_encoder_folder
-from ..encoders.finetuned_model import (BaseModel, PooledTransformer, TaskHeads, embed_inputs, load_base,
-                                        load_tokenizer, load_transformer)
+from ..encoders.finetuned_encoder import model_card, save_encoder_folder
+from ..encoders.model_source import weights_sha256
+from ..encoders.pooled_transformer import (BaseModel, PooledTransformer, TaskHeads, embed_inputs, load_base,
+                                           load_tokenizer, load_transformer)
 from ..errors import DataFormatError, KgemoError
 from ..metrics import class_weights, score
 from ..metrics.weights import CLASS_WEIGHT_SCHEMES
@@ -628,7 +628,7 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
     if tc.threads:
         torch.set_num_threads(tc.threads)
     else:
-        from ..encoders._common import configure_threads
+        from ..encoders.lazy_model import configure_threads
 
         configure_threads()
     L.seed_everything(config.seed, workers=True, verbose=False)
@@ -741,7 +741,7 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
     folder = save_encoder_folder(out_dir, transformer=transformer_out, tokenizer=hf_tokenizer, heads=module.heads,
                                  mode=config.encoder.mode, meta=meta, label_spaces=label_spaces, metrics=results,
                                  card=model_card(meta))
-    from ..encoders.finetuned import FinetunedEncoder
+    from ..encoders.finetuned_encoder import FinetunedEncoder
 
     results["encoder_id"] = FinetunedEncoder(folder).id
     results["provenance"] = provenance_block(

@@ -56,8 +56,8 @@ def run(args) -> dict:
     from kgemo.data import get_dataset, load_dataset
     from kgemo.encoders import FinetunedEncoder, SentenceEncoder
     from kgemo.encoders.encoder_inputs import InputTokenizer
-    from kgemo.encoders.finetuned import model_card, save_encoder_folder
-    from kgemo.encoders.finetuned_model import load_base, load_tokenizer
+    from kgemo.encoders.finetuned_encoder import model_card, save_encoder_folder
+    from kgemo.encoders.pooled_transformer import load_base, load_tokenizer
     from kgemo.training.finetune import (BucketBatches, FinetuneConfig, FinetuneModule, UtteranceSet, _collate,
                                          build_net)
 
@@ -65,7 +65,7 @@ def run(args) -> dict:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # tells kgemo not to pick its own count
         torch.set_num_threads(args.threads)
     else:
-        from kgemo.encoders._common import configure_threads
+        from kgemo.encoders.lazy_model import configure_threads
 
         configure_threads()
     torch.manual_seed(0)
@@ -166,7 +166,7 @@ def run(args) -> dict:
 
 
 def _untrained_folder(path, base, spaces, hf_tok, save, card, build_net, FinetuneConfig, dataset, task):
-    from kgemo.encoders._common import weights_sha256
+    from kgemo.encoders.model_source import weights_sha256
 
     config = FinetuneConfig.from_dict({"data": {"dataset": dataset, "tasks": [task]}})
     net, heads = build_net(config, base, spaces)

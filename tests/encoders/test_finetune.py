@@ -348,14 +348,14 @@ def test_lora_steps_on_a_meld_subset(data_root, tmp_path):
     import subprocess
     import sys
 
-    from kgemo.encoders import finetuned
+    from kgemo.encoders import finetuned_encoder
 
     assert type(enc.model).__name__ == "_PooledBert"
-    real, finetuned._plain_torch_bert = finetuned._plain_torch_bert, lambda *a, **k: None
+    real, finetuned_encoder._plain_torch_bert = finetuned_encoder._plain_torch_bert, lambda *a, **k: None
     try:
         via_peft = SentenceEncoder(run.encoder_dir).encode_conversations(convs)
     finally:
-        finetuned._plain_torch_bert = real
+        finetuned_encoder._plain_torch_bert = real
     for a, b in zip(feats, via_peft):
         np.testing.assert_allclose(a, b, atol=1e-5)
     code = (f"import sys; from kgemo.encoders import SentenceEncoder; "

@@ -28,8 +28,8 @@ import numpy as np
 
 from ..errors import DataFormatError, DataNotFoundError, KgemoError
 from ..storage import atomic_write, write_json
-from ._common import (LazyModel, ModelSource, check_texts, configure_threads, resolve_model, warn_truncated,
-                      weights_sha256)
+from .lazy_model import check_texts, configure_threads, warn_truncated
+from .model_source import ModelSource, resolve_model, weights_sha256
 from ..checksums import file_sha256, sha256_file
 from .encoder_inputs import ContextFormat, EncoderInput, check_inputs, conversation_inputs
 from .sentence_encoder import FOLDER_KINDS, SentenceEncoder
@@ -120,7 +120,7 @@ class FinetunedEncoder(SentenceEncoder):
     # -- the model ---------------------------------------------------------------------------------------------
     def _load(self):
         from .encoder_inputs import InputTokenizer
-        from .finetuned_model import PooledTransformer, load_base, load_tokenizer, load_transformer
+        from .pooled_transformer import PooledTransformer, load_base, load_tokenizer, load_transformer
 
         configure_threads()
         meta_file = self.folder / "encoder.json"
@@ -172,7 +172,7 @@ class FinetunedEncoder(SentenceEncoder):
     def encode_inputs(self, inputs: Sequence[EncoderInput], batch_size: int | None = None,
                       show_progress: bool | None = None) -> np.ndarray:
         """Embed strings and ``(target, context)`` pairs: float32 ``(len(inputs), dim)``, in input order."""
-        from .finetuned_model import embed_inputs
+        from .pooled_transformer import embed_inputs
 
         inputs = check_inputs(inputs)
         if not inputs:
@@ -203,7 +203,7 @@ def _base_name(base: Mapping[str, Any]) -> str:
 
 class _PooledBert:
     """:class:`~kgemo.encoders.bert_sentence.BertSentenceModel` with the call signature of
-    :class:`~kgemo.encoders.finetuned_model.PooledTransformer` (``net(batch) -> [B, D]`` mean-pooled states)."""
+    :class:`~kgemo.encoders.pooled_transformer.PooledTransformer` (``net(batch) -> [B, D]`` mean-pooled states)."""
 
     def __init__(self, bert):
         self.bert, self.dim, self.training = bert, bert.dim, False
@@ -271,7 +271,7 @@ def _merged(transformer, adapter_dir: Path):
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:
-    from .finetuned_model import read_json_file
+    from .pooled_transformer import read_json_file
 
     path = folder / "encoder.json"
     meta = read_json_file(path)
@@ -296,7 +296,7 @@ def save_encoder_folder(path: str | os.PathLike, *, transformer: Any, tokenizer:
         path: the folder to create.
         transformer: the trained transformer: a peft model (``mode="lora"``) or a plain ``AutoModel``.
         tokenizer: its Hugging Face tokenizer.
-        heads: a :class:`~kgemo.encoders.finetuned_model.TaskHeads`.
+        heads: a :class:`~kgemo.encoders.pooled_transformer.TaskHeads`.
         mode: ``"lora"`` or ``"full"``.
         meta: the rest of ``encoder.json`` (base, lora, input, pooling, dim, tasks, scores, training, data, run);
             ``format``, ``mode``, ``weights`` and ``heads`` are filled in here.

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from ..errors import DataNotFoundError, KgemoError
-from ._common import ModelSource, length_order, resolve_model, show_bar, transformer_folder
+from .lazy_model import length_order, show_bar
+from .model_source import ModelSource, resolve_model, transformer_folder
 from .encoder_inputs import EncoderInput, InputTokenizer
 
 __all__ = ["BaseModel", "load_base", "PooledTransformer", "TaskHeads", "embed_inputs"]
