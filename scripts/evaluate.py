@@ -642,7 +642,7 @@ def check_row(name: str, row: dict, data: Path | None) -> tuple[list[str], list[
                 problems.append(f"{dataset}: {rel} changed")
     recorded = inputs.get("encoder") or {}
     if finetune:
-        from kgemo.encoders._common import resolve_model, weights_sha256
+        from kgemo.encoders.model_source import resolve_model, weights_sha256
 
         try:
             base = resolve_model(recorded.get("name", "default"))
