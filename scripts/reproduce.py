@@ -60,24 +60,41 @@ def metrics_path(workdir: Path, name: str, row: dict, seed: int) -> Path:
     return workdir / "runs" / name / f"seed{seed}" / "metrics.json"
 
 
+def recorded(row: dict, seed: int) -> dict:
+    """``{"dev": {task: v}, "test": {task: v}, "epoch": e}`` the row recorded for ``seed`` (one of its seeds, or
+    the selection seed it reports apart)."""
+    sel = row.get("selection_seed") or {}
+    if sel and sel.get("seed") == seed:
+        return {"dev": sel["dev"], "test": sel["test"], "epoch": sel.get("epoch")}
+    i = row["seeds"].index(seed)
+    return {split: {t: v[i] for t, v in row[split].items()} for split in ("dev", "test")} | {
+        "epoch": row["epochs"][i] if row.get("epochs") else None}
+
+
+def row_seeds(row: dict) -> list[int]:
+    sel = row.get("selection_seed") or {}
+    return list(row["seeds"]) + ([sel["seed"]] if sel else [])
+
+
 def compare(row: dict, seed: int, result: dict) -> list[str]:
     """Differences between the row's recorded seed and a fresh run's metrics.json (empty: bit for bit)."""
-    i = row["seeds"].index(seed)
+    want = recorded(row, seed)
     diffs = []
     for split in ("dev", "test"):
-        for task, values in row[split].items():
+        for task, value in want[split].items():
             got = (result.get(split) or {}).get(task)
-            if got != values[i]:
-                diffs.append(f"{split} {task}: recorded {values[i]!r}, got {got!r}")
-    if row.get("epochs") and result.get("best_epoch") != row["epochs"][i]:
-        diffs.append(f"best epoch: recorded {row['epochs'][i]}, got {result.get('best_epoch')}")
+            if got != value:
+                diffs.append(f"{split} {task}: recorded {value!r}, got {got!r}")
+    if want["epoch"] is not None and result.get("best_epoch") != want["epoch"]:
+        diffs.append(f"best epoch: recorded {want['epoch']}, got {result.get('best_epoch')}")
     return diffs
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("row", help="a key of docs/results.json (e.g. ket_meld, minilm-full-meld)")
-    p.add_argument("--seed", type=int, action="append", help="seed(s) to rebuild (default: every seed of the row)")
+    p.add_argument("--seed", type=int, action="append", help="seed(s) to rebuild (default: every seed of the row; "
+                   "its selection seed, reported apart, may be asked for too)")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     p.add_argument("--results", default=str(ROOT / "docs" / "results.json"))
     p.add_argument("--workdir", help="where the commands run (default: runs/reproduce/<row>, emptied first)")
@@ -87,9 +104,9 @@ def main(argv=None) -> int:
 
     row = load_row(Path(args.results), args.row)
     seeds = args.seed or list(row["seeds"])
-    unknown = [s for s in seeds if s not in row["seeds"]]
+    unknown = [s for s in seeds if s not in row_seeds(row)]
     if unknown:
-        raise SystemExit(f"row {args.row} has seeds {row['seeds']}, not {unknown}")
+        raise SystemExit(f"row {args.row} has seeds {row_seeds(row)}, not {unknown}")
     steps = commands(row, seeds)
     if row.get("stale"):
         print(f"# {args.row} is marked stale: {row['stale']}\n# running its recorded command as it stands")

@@ -190,6 +190,11 @@ def test_reproduce_narrows_seeds_and_compares_bit_for_bit(reproduce):
     assert reproduce.compare(row, 1, {"test": {"emotion": 58.0}, "dev": {"emotion": 56.0}, "best_epoch": 9}) == []
     diffs = reproduce.compare(row, 1, {"test": {"emotion": 58.000000001}, "dev": {"emotion": 56.0}, "best_epoch": 8})
     assert len(diffs) == 2 and "recorded 58.0" in diffs[0] and "best epoch" in diffs[1]
+    # The selection seed, reported apart, is compared with its own record.
+    row["selection_seed"] = {"seed": 7, "test": {"emotion": 60.0}, "dev": {"emotion": 61.0}, "epoch": 4}
+    assert reproduce.row_seeds(row) == [0, 1, 2, 7]
+    assert reproduce.compare(row, 7, {"test": {"emotion": 60.0}, "dev": {"emotion": 61.0}, "best_epoch": 4}) == []
+    assert reproduce.compare(row, 7, {"test": {"emotion": 58.0}, "dev": {"emotion": 61.0}, "best_epoch": 4})
 
 
 def test_results_md_is_the_rendering_of_results_json(evaluate):
