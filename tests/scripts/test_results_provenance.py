@@ -202,3 +202,18 @@ def test_results_md_is_the_rendering_of_results_json(evaluate):
     summary = json.loads((docs / "results.json").read_text())
     assert (docs / "results.md").read_text() == "\n".join(evaluate.render(summary, docs)) + "\n", \
         "docs/results.md was edited by hand or not regenerated: run python scripts/evaluate.py --all"
+
+
+def test_readme_headline_is_the_rendering_of_results_json(evaluate):
+    summary = json.loads((ROOT / "docs" / "results.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index(evaluate.README_START):readme.index(evaluate.README_END) + len(evaluate.README_END)]
+    assert block == "\n".join(evaluate.headline(summary)), \
+        "README's headline table was edited by hand or not regenerated: run python scripts/evaluate.py --all"
+
+
+def test_headline_marks_stale_rows_and_seed_counts(evaluate):
+    row = {"test": {"emotion": [50.0, 52.0]}, "seeds": [1, 2]}
+    lines = evaluate.headline({"ket_meld": {**row, "stale": "old"}, "no_knowledge_meld": row})
+    assert "| frozen MiniLM, past-only context: no knowledge / KET / CKE-Net | 51.00 (2) / 51.00 (2)\\* / – |" \
+        in "\n".join(lines)
