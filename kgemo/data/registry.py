@@ -3,26 +3,34 @@
 A :class:`DatasetSpec` holds the facts the rest of kgemo needs about a dataset — its tasks and label spaces, the
 metric each task is scored with, its splits, how to load a split and which files a split is read from (caches
 key on their sha256) — so that no trainer or script hard-codes them.
+
+A name ending in ``.jsonl`` is a dataset file of your own (:mod:`kgemo.data.jsonl`): :func:`get_dataset` makes its
+spec from the YAML header beside it, so every function here (and every config's ``data.datasets``) takes such a
+path where it takes a registered name.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Mapping
 
+from ..errors import DataNotFoundError
 from ..storage import sha256_file
 from .conversation import Conversation
 from .dailydialog import dailydialog_files, load_dailydialog
 from .emorynlp import emorynlp_files, load_emorynlp
 from .iemocap import iemocap_files, load_iemocap
+from .jsonl import file_paths, is_file_dataset, load_file, read_header
 from .labels import LabelSpace, label_space
 from .mastodon import load_mastodon, mastodon_files
 from .meld import load_meld, meld_files
 from .report import LoadReport
 from ._io import SPLITS, canonical_split, resolve_root
 
-__all__ = ["DatasetSpec", "DATASETS", "load_dataset", "dataset_files", "dataset_checksums", "get_dataset"]
+__all__ = ["DatasetSpec", "DATASETS", "load_dataset", "dataset_files", "dataset_checksums", "get_dataset",
+           "file_dataset"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,7 +38,8 @@ class DatasetSpec:
     """What kgemo knows about one dataset.
 
     Args:
-        name: registry key (``meld``, ``emorynlp``, ``dailydialog``, ``mastodon``, ``iemocap``).
+        name: registry key (``meld``, ``emorynlp``, ``dailydialog``, ``mastodon``, ``iemocap``), or the path of a
+            dataset file of your own (:func:`file_dataset`).
         tasks: task → :class:`LabelSpace`, in the order models should predict them.
         metrics: task → metric name (see ``kgemo.metrics``), the metric the dataset's papers report.
         loader: ``loader(split, root=None, strict=True, report=None, **options) -> list[Conversation]``.
@@ -112,12 +121,42 @@ _SPECS = [
 DATASETS: dict[str, DatasetSpec] = {s.name: s for s in _SPECS}
 
 
+def file_dataset(path: str | Path) -> DatasetSpec:
+    """The :class:`DatasetSpec` of a dataset file of your own (``chats.jsonl`` with ``chats.yaml`` beside it).
+
+    Its name is ``path`` as given (the conversations' ``dataset``, the key of its checksums); tasks, label spaces
+    and metrics come from the header (:func:`kgemo.data.jsonl.read_header`).
+
+    Example:
+        >>> spec = file_dataset("examples/my_chats.jsonl")
+        >>> spec.metric("emotion"), len(spec.label_space("emotion"))
+        ('weighted_f1', 7)
+
+    Raises:
+        DataNotFoundError: the file or its header is missing.
+        DataFormatError: the header is wrong (naming its file and line).
+    """
+    name = str(path)
+    header = read_header(path)
+    return DatasetSpec(name, header.tasks, header.metrics, partial(load_file, name, dataset=name),
+                       partial(file_paths, name), downloadable=False,
+                       description=header.description or f"{header.name}: your own conversations ({name})")
+
+
 def get_dataset(name: str) -> DatasetSpec:
-    """The :class:`DatasetSpec` called ``name`` (case-insensitive)."""
+    """The :class:`DatasetSpec` called ``name`` (case-insensitive), or of the dataset file ``name`` (``*.jsonl``).
+
+    Raises:
+        ValueError: an unknown name.
+        DataNotFoundError, DataFormatError: a dataset file that is missing or has a bad header.
+    """
+    if is_file_dataset(name):
+        return file_dataset(name)
     try:
         return DATASETS[name.lower()]
     except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; datasets: {sorted(DATASETS)}") from None
+        raise ValueError(f"unknown dataset {name!r}; datasets: {sorted(DATASETS)} or a file of your own "
+                         "(path/to/chats.jsonl, see docs/your-data.md)") from None
 
 
 def load_dataset(name: str, split: str, root: str | Path | None = None, strict: bool = True,
@@ -125,7 +164,8 @@ def load_dataset(name: str, split: str, root: str | Path | None = None, strict: 
     """Load one split of a dataset as a list of :class:`Conversation` with label names on each utterance.
 
     Args:
-        name: ``meld``, ``emorynlp``, ``dailydialog``, ``mastodon`` or ``iemocap``.
+        name: ``meld``, ``emorynlp``, ``dailydialog``, ``mastodon`` or ``iemocap``; or a dataset file of your own,
+            ``path/to/chats.jsonl`` (:mod:`kgemo.data.jsonl`).
         split: ``train``, ``dev`` or ``test`` (``val`` / ``valid`` / ``validation`` mean ``dev``).
         root: folder holding ``<name>/``; default ``$KGEMO_DATA``, else ``../shared/data``, else
             ``$KGEMO_HOME/data`` (where :func:`download_dataset` puts files).
@@ -152,11 +192,19 @@ def dataset_files(name: str, split: str, root: str | Path | None = None, **optio
 
 
 def dataset_checksums(name: str, split: str, root: str | Path | None = None, **options) -> dict[str, str]:
-    """``{path relative to the data root: sha256}`` of the files of a split: the ``sources`` of a cache key."""
-    base = resolve_root(root)
+    """``{path relative to the data root: sha256}`` of the files of a split: the ``sources`` of a cache key.
+
+    A file outside the data root (a dataset file of your own) is keyed by its path as given."""
+    files = dataset_files(name, split, root=root, **options)
+    try:
+        base = resolve_root(root)
+    except DataNotFoundError:  # no data root at all: only dataset files of one's own can have got this far
+        base = None
     out = {}
-    for path in dataset_files(name, split, root=root, **options):
+    for path in files:
         try:
+            if base is None:
+                raise ValueError
             key = path.resolve().relative_to(base.resolve()).as_posix()
         except ValueError:
             key = path.as_posix()

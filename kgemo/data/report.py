@@ -25,7 +25,8 @@ class LoadReport:
         conversations, utterances: what was loaded.
         skipped: reason → number of skipped units (a CSV row for MELD / EmoryNLP, a dialogue elsewhere).
             Reasons: ``malformed_row``, ``unknown_label``, ``empty_utterance``, ``missing_speaker``,
-            ``length_mismatch``, ``bad_utf8``, ``duplicate_id``, ``bad_adjacency``.
+            ``length_mismatch``, ``bad_utf8``, ``duplicate_id``, ``bad_adjacency``, ``missing_split`` (a line of a
+            dataset file of one's own that names no split when its header has no split rule).
         skipped_rows, skipped_dialogues: totals by unit.
         examples: the first ``max_examples`` problems, each naming file and line (or dialogue).
     """
