@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["count", "positive", "input_file", "input_dir", "input_path", "output_file", "output_dir"]
+__all__ = ["count", "positive", "input_file", "input_dir", "input_path", "output_file", "output_dir", "dataset"]
 
 
 def count(text: str) -> int:
@@ -74,3 +74,16 @@ def output_dir(text: str) -> str:
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: is a file, not a folder")
     return text
+
+
+def dataset(text: str) -> str:
+    """A registered dataset's name, or a dataset file of one's own (``path/to/chats.jsonl``) that exists."""
+    from ..data import DATASETS
+    from ..data.jsonl import is_file_dataset
+
+    if is_file_dataset(text):
+        return input_file(text)
+    if text.lower() not in DATASETS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a dataset: choose from {sorted(DATASETS)} or give a "
+                                         "file of your own (path/to/chats.jsonl)")
+    return text.lower()

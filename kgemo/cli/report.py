@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
     p.add_argument("--split", default="test", choices=["train", "dev", "test"], help="(default: %(default)s)")
     p.add_argument("--html", required=True, metavar="OUT", type=output_file,
                    help="the page to write (e.g. report.html)")
-    p.add_argument("--dataset", nargs="+", help="datasets (default: those the model was trained on)")
+    p.add_argument("--dataset", nargs="+", help="datasets: names or files of your own (path/to/chats.jsonl) "
+                   "(default: those the model was trained on)")
     p.add_argument("--root", help="dataset root (default KGEMO_DATA or ../shared/data)")
     p.add_argument("--max-conversations", type=positive, help="only the first N conversations of each dataset")
     p.add_argument("--top-k", type=count, default=5, help="concepts kept per utterance (default: %(default)s)")
