@@ -1,7 +1,7 @@
 """Encoders and the feature cache: texts → vectors, computed once and kept on disk.
 
 * :class:`SentenceEncoder` — one vector per text (sentence-transformers; default the packaged MiniLM, 384-d), for
-  any Hugging Face encoder.
+  any Hugging Face encoder (BERT, RoBERTa, XLM-R, ELECTRA, MPNet, DeBERTa-v2, ...: :mod:`.architectures`).
 * :class:`TokenEncoder` — hidden states per sub-word token, and per word (mean of its sub-words).
 * :class:`FinetunedEncoder` — a folder written by ``kgemo finetune`` (``SentenceEncoder(PATH)`` returns one): the
   base with its LoRA adapter merged, reading each utterance with its speaker and past turns.
@@ -9,8 +9,9 @@
   stored as safetensors, verified on load, rebuilt when corrupt or stale, resumable in chunks.
 
 Modules: ``model_source`` (names → folders, weight checksums), ``lazy_model`` (what the encoders share at run
-time), ``bert_sentence`` (the plain-torch fast path), ``sentence_encoder``, ``token_encoder``, ``encoder_inputs``,
-``pooled_transformer`` (the fine-tuned network), ``finetuned_encoder`` (its folder), ``feature_cache``.
+time), ``architectures`` (per-family facts), ``bert_sentence`` (the plain-torch fast path), ``sentence_encoder``,
+``token_encoder``, ``encoder_inputs``, ``pooled_transformer`` (the fine-tuned network), ``finetuned_encoder`` (its
+folder), ``feature_cache``.
 
 Importing this package is cheap; torch and the models load on first use.
 """

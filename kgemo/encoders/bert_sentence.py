@@ -1,11 +1,13 @@
 """A BERT sentence encoder in plain torch: what sentence-transformers computes for the packaged MiniLM, without
 importing sentence-transformers or transformers (about two seconds of a cold start on a small CPU).
 
-It reads a sentence-transformers folder whose modules are a BERT ``Transformer``, mean ``Pooling`` and optionally
-``Normalize`` (``all-MiniLM-L6-v2`` and most of its siblings), with a fast-tokenizer ``tokenizer.json`` and
-``model.safetensors``. :func:`can_load` says whether a folder is one; :class:`~kgemo.encoders.SentenceEncoder`
-uses this path for such folders and sentence-transformers for every other model. The numbers match
-sentence-transformers to float rounding (tested).
+It reads a sentence-transformers folder whose modules are a BERT-math ``Transformer``, mean ``Pooling`` and
+optionally ``Normalize`` (``all-MiniLM-L6-v2`` and most of its siblings), with a fast-tokenizer ``tokenizer.json``
+and ``model.safetensors``. BERT-math: the families :func:`~kgemo.encoders.architectures.fast_path` names (BERT;
+RoBERTa, XLM-R and CamemBERT, whose positions start after the padding index; ELECTRA without an embedding
+projection). :func:`can_load` says whether a folder is one; :class:`~kgemo.encoders.SentenceEncoder` uses this path
+for such folders and sentence-transformers for every other model (MPNet, DeBERTa, ...). The numbers match
+sentence-transformers to float rounding (tested per family).
 
 The model, bottom up (nanoGPT order), for token ids :math:`w`, positions :math:`p` and a padding mask:
 
@@ -26,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .architectures import fast_path
+
 __all__ = ["BertSentenceModel", "can_load"]
 
 
@@ -33,8 +37,24 @@ def _read(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def pad_token(folder: Path) -> str:
+    """The padding token a saved tokenizer names (``tokenizer_config.json``, else ``special_tokens_map.json``);
+    ``[PAD]`` when neither says."""
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        try:
+            token = _read(folder / name).get("pad_token")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(token, dict):
+            token = token.get("content")
+        if isinstance(token, str) and token:
+            return token
+    return "[PAD]"
+
+
 def can_load(folder: str | Path) -> bool:
-    """Whether ``folder`` is a sentence-transformers BERT model with mean pooling that this module reproduces."""
+    """Whether ``folder`` is a sentence-transformers model of a BERT-math family with mean pooling that this module
+    reproduces."""
     folder = Path(folder)
     try:
         modules = _read(folder / "modules.json")
@@ -42,9 +62,7 @@ def can_load(folder: str | Path) -> bool:
         kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
         if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
             return False
-        if modules[0].get("path", "") != "" or config.get("model_type") != "bert":
-            return False
-        if config.get("position_embedding_type", "absolute") != "absolute" or config.get("hidden_act") != "gelu":
+        if modules[0].get("path", "") != "" or fast_path(config) is None:
             return False
         pooling = _read(folder / modules[1]["path"] / "config.json")
         modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v}
@@ -58,13 +76,13 @@ class _Tokenizer:
     """The fast tokenizer of ``tokenizer.json`` with the call signature the encoders use from a Hugging Face
     tokenizer (``tok(texts, add_special_tokens=True, truncation=False, ...)["input_ids"]``)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, pad: str = "[PAD]"):
         from tokenizers import Tokenizer
 
         self.tok = Tokenizer.from_file(str(path))
         self.tok.no_padding()
         self.tok.no_truncation()
-        self.pad_id = int(self.tok.token_to_id("[PAD]") or 0)
+        self.pad_id = int(self.tok.token_to_id(pad) or 0)
 
     def __call__(self, texts: str | Sequence[str], add_special_tokens: bool = True, truncation: bool = False,
                  max_length: int | None = None, **_: Any) -> dict[str, Any]:
@@ -80,7 +98,7 @@ class _Tokenizer:
 
     @staticmethod
     def _cut(ids: list[int], max_length: int) -> list[int]:
-        """``[CLS] t1 .. tn [SEP]`` cut to ``max_length`` tokens, keeping its final [SEP]."""
+        """``[CLS] t1 .. tn [SEP]`` (``<s> .. </s>``) cut to ``max_length`` tokens, keeping its final [SEP]."""
         return ids if len(ids) <= max_length else ids[: max_length - 1] + ids[-1:]
 
     def batch(self, texts: Sequence[str], max_length: int) -> tuple[Tensor, Tensor]:
@@ -113,11 +131,11 @@ class _Layer(nn.Module):
 
 
 class BertSentenceModel(nn.Module):
-    """A BERT encoder with mean pooling, as a torch module with ``encode`` (see the module docstring).
+    """A BERT-math encoder with mean pooling, as a torch module with ``encode`` (see the module docstring).
 
-    Build it from a sentence-transformers folder (``BertSentenceModel(folder)``) or from its parts
-    (:meth:`from_parts`: a BERT ``config.json``, weights, optionally a LoRA adapter folded into them — what a
-    fine-tuned encoder folder holds). It offers what :class:`~kgemo.encoders.SentenceEncoder` uses of a
+    Build it from a sentence-transformers folder (``BertSentenceModel(folder)``) or from its parts (a
+    ``config.json`` of a family :func:`~kgemo.encoders.architectures.fast_path` covers, weights, optionally a LoRA
+    adapter folded into them — what a fine-tuned encoder folder holds). It offers what :class:`~kgemo.encoders.SentenceEncoder` uses of a
     ``SentenceTransformer``: ``tokenizer``, ``max_seq_length``, ``encode(texts, batch_size=..., convert_to_numpy=True)``,
     ``get_sentence_embedding_dimension()``; :meth:`pool` takes token ids, mask and segment ids (text pairs).
     """
@@ -126,6 +144,7 @@ class BertSentenceModel(nn.Module):
                  weights: Path | None = None, tokenizer: Path | None = None, normalize: bool = True,
                  max_seq_length: int | None = None, lora: Path | None = None):
         super().__init__()
+        pad = "[PAD]"
         if folder is not None:  # a sentence-transformers folder: every part from there
             folder = Path(folder)
             modules = _read(folder / "modules.json")
@@ -134,9 +153,16 @@ class BertSentenceModel(nn.Module):
             normalize = any(m["type"].endswith("Normalize") for m in modules)
             st = folder / "sentence_bert_config.json"
             max_seq_length = (_read(st).get("max_seq_length") if st.is_file() else None) or max_seq_length
+            pad = pad_token(folder)
         if config is None or weights is None:
             raise ValueError("BertSentenceModel needs a sentence-transformers folder, or config and weights")
         c = config
+        family = fast_path(c)
+        if family is None:
+            raise ValueError(f"model type {c.get('model_type')!r} is not computed by the plain-torch BERT; load it "
+                             "with transformers")
+        # RoBERTa-like models number positions from padding_idx + 1 (0 for BERT).
+        self.position_offset = family.position_offset
         self.normalize = bool(normalize)
         self.dim, self.n_heads = int(c["hidden_size"]), int(c["num_attention_heads"])
         eps = float(c.get("layer_norm_eps", 1e-12))
@@ -147,13 +173,18 @@ class BertSentenceModel(nn.Module):
         self.layers = nn.ModuleList(_Layer(self.dim, self.n_heads, c["intermediate_size"], eps)
                                     for _ in range(c["num_hidden_layers"]))
         self._load_weights(Path(weights), None if lora is None else Path(lora))
-        self.tokenizer = _Tokenizer(Path(tokenizer)) if tokenizer is not None else None
-        self.max_seq_length = int(max_seq_length or c["max_position_embeddings"])
+        self.tokenizer = _Tokenizer(Path(tokenizer), pad) if tokenizer is not None else None
+        self.max_seq_length = int(max_seq_length or self.max_positions)
         self.to(device).eval()
+
+    @property
+    def max_positions(self) -> int:
+        """The longest input the position embeddings allow."""
+        return self.position.num_embeddings - self.position_offset
 
     @staticmethod
     def _names(n_layers: int) -> dict[str, str]:
-        """Hugging Face BertModel parameter name → this module's."""
+        """Hugging Face BertModel (RobertaModel, ElectraModel, ...) parameter name → this module's."""
         names = {"embeddings.word_embeddings.weight": "word.weight",
                  "embeddings.position_embeddings.weight": "position.weight",
                  "embeddings.token_type_embeddings.weight": "token_type.weight",
@@ -174,7 +205,10 @@ class BertSentenceModel(nn.Module):
         state = {}
         with safe_open(str(path), framework="pt") as f:
             keys = set(f.keys())
-            prefix = "bert." if "bert.embeddings.word_embeddings.weight" in keys else ""
+            # A task model's checkpoint prefixes the encoder's names (bert., roberta., electra., ...).
+            word = "embeddings.word_embeddings.weight"
+            prefix = "" if word in keys else min((k[: -len(word)] for k in keys if k.endswith("." + word)),
+                                                 key=len, default="")
             for hf, ours in names.items():
                 state[ours] = f.get_tensor(prefix + hf)
         if lora is not None:
@@ -188,6 +222,8 @@ class BertSentenceModel(nn.Module):
         """Token ids, attention mask and segment ids ``[B, T]`` → mean-pooled token states ``[B, D]``."""
         B, T = ids.shape
         pos = torch.arange(T, device=ids.device)
+        if self.position_offset:  # RoBERTa-like: the first token sits at padding_idx + 1 (right padding)
+            pos = pos + self.position_offset
         seg = self.token_type.weight[0] if types is None else self.token_type(types)
         h = self.emb_norm(self.word(ids) + self.position(pos)[None] + seg)                         # [B, T, D]
         # Additive attention bias: 0 where a key is a real token, the dtype's minimum at padding (as BERT does).
@@ -213,8 +249,9 @@ class BertSentenceModel(nn.Module):
         return torch.cat(out).numpy() if convert_to_numpy else torch.cat(out)
 
     def __repr__(self) -> str:
+        offset = f", position_offset={self.position_offset}" if self.position_offset else ""
         return (f"BertSentenceModel(layers={len(self.layers)}, dim={self.dim}, heads={self.n_heads}, "
-                f"max_seq_length={self.max_seq_length}, normalize={self.normalize})")
+                f"max_seq_length={self.max_seq_length}, normalize={self.normalize}{offset})")
 
 
 def _fold_lora(state: dict[str, Tensor], names: dict[str, str], folder: Path) -> None:
@@ -238,6 +275,7 @@ def _fold_lora(state: dict[str, Tensor], names: dict[str, str], folder: Path) ->
                 continue
             target = names.get(f"{module}.weight")
             if target is None:
-                raise ValueError(f"{folder}: adapter weight {key} has no BERT parameter to fold into")
+                raise ValueError(f"{folder}: adapter weight {key} has no parameter of the plain-torch BERT to "
+                                 "fold into")
             a, b = f.get_tensor(key), f.get_tensor(key.replace(".lora_A.", ".lora_B."))
             state[target] = state[target] + scale * (b.float() @ a.float()).to(state[target].dtype)

@@ -124,15 +124,17 @@ class InputTokenizer:
                     "token_type_ids" in getattr(tokenizer, "model_input_names", ()))
 
     @classmethod
-    def from_file(cls, path: Any, max_length: int, use_type_ids: bool = True) -> "InputTokenizer":
-        """From a ``tokenizer.json`` alone (no transformers import): BERT-style, with segment ids."""
+    def from_file(cls, path: Any, max_length: int, use_type_ids: bool = True,
+                  pad_token: str = "[PAD]") -> "InputTokenizer":
+        """From a ``tokenizer.json`` alone (no transformers import): BERT-style with segment ids by default;
+        RoBERTa-like families pass ``use_type_ids=False`` and their ``pad_token`` (``<pad>``)."""
         from pathlib import Path
 
         self = cls.__new__(cls)
         text = Path(path).read_text(encoding="utf-8")
         from tokenizers import Tokenizer
 
-        self._setup(text, max_length, Tokenizer.from_str(text).token_to_id("[PAD]"), use_type_ids)
+        self._setup(text, max_length, Tokenizer.from_str(text).token_to_id(pad_token), use_type_ids)
         return self
 
     def _setup(self, tokenizer_json: str, max_length: int, pad_id: int | None, use_type_ids: bool) -> None:

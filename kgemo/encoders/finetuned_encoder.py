@@ -3,8 +3,9 @@
 Folder layout (written by :func:`save_encoder_folder`, atomically: built beside the target, then renamed)::
 
     minilm-lora-meld/
-      encoder.json            format kgemo-encoder/1: base (as given + weights sha256), mode, LoRA settings,
-                              input format, pooling, dim, tasks, head scores, training config, data checksums
+      encoder.json            format kgemo-encoder/1: base (as given + weights sha256), architecture (family,
+                              class, sizes), mode, LoRA settings (the target modules as resolved), input format,
+                              pooling, dim, tasks, head scores, training config, data checksums
       adapter/                mode lora: peft's adapter_model.safetensors + adapter_config.json
       model/                  mode full: the whole transformer (config.json + model.safetensors)
       tokenizer/              the tokenizer files
@@ -117,6 +118,23 @@ class FinetunedEncoder(SentenceEncoder):
     def dim(self) -> int:
         return int(self.meta["dim"])
 
+    @property
+    def architecture(self) -> dict[str, Any]:
+        """The transformer's architecture: ``model_type`` (``bert``, ``roberta``, ``mpnet``, ``deberta-v2``, ...),
+        ``model_class``, sizes, and whether it runs in plain torch (``plain_torch``). Recorded in ``encoder.json``;
+        read from the transformer's ``config.json`` for folders written before it was (no model load)."""
+        recorded = self.meta.get("architecture")
+        if recorded:
+            return dict(recorded)
+        from .architectures import describe
+        from .model_source import transformer_folder
+        from .pooled_transformer import read_json_file
+
+        if self.meta["mode"] == "full":
+            return describe(read_json_file(self.folder / "model" / "config.json"))
+        base = resolve_model(_base_name(self.meta["base"])).path
+        return describe(read_json_file(transformer_folder(base) / "config.json"))
+
     # -- the model ---------------------------------------------------------------------------------------------
     def _load(self):
         from .encoder_inputs import InputTokenizer
@@ -138,9 +156,11 @@ class FinetunedEncoder(SentenceEncoder):
                     f"sha256 {recorded[:12]}…, but the installed base ({base_path}) has {installed[:12]}…; "
                     "install the base it was trained on, or fine-tune again")
         light = _plain_torch_bert(self.folder, self.meta, base_path)
-        if light is not None:  # a BERT with a plain LoRA (or full weights): no transformers / peft import
-            self._tokenizer = InputTokenizer.from_file(self.folder / "tokenizer" / "tokenizer.json", self.max_length)
-            net = _PooledBert(light).to(self.device).eval()
+        if light is not None:  # a BERT-math model with a plain LoRA (or full weights): no transformers / peft import
+            bert, family, pad = light
+            self._tokenizer = InputTokenizer.from_file(self.folder / "tokenizer" / "tokenizer.json", self.max_length,
+                                                       use_type_ids=family.segment_ids, pad_token=pad)
+            net = _PooledBert(bert).to(self.device).eval()
             return net.half() if self.fp16 else net
         if self.meta["mode"] == "full":
             transformer = load_transformer(self.folder / "model")
@@ -228,29 +248,35 @@ class _PooledBert:
 
 
 def _plain_torch_bert(folder: Path, meta: Mapping[str, Any], base: Path | None):
-    """The encoder as a plain-torch BERT when its weights are a BERT (full mode) or a BERT base with a plain LoRA
-    adapter; ``None`` otherwise (then transformers and peft load it)."""
-    from .bert_sentence import BertSentenceModel, can_load
+    """The encoder in plain torch, ``(model, fast path, pad token)``, when its architecture is one the plain-torch
+    BERT computes exactly (:func:`~kgemo.encoders.architectures.fast_path`: full weights, or a base with a plain
+    LoRA adapter) and its tokenizer is the family's own; ``None`` otherwise (then transformers and peft load it)."""
+    from .architectures import fast_path
+    from .bert_sentence import BertSentenceModel, pad_token
+    from .model_source import transformer_folder
 
     tok = folder / "tokenizer" / "tokenizer.json"
     if not tok.is_file() or meta.get("pooling", {}).get("mode", "mean") != "mean":
         return None
     try:
-        # Only a BERT tokenizer is known to feed segment ids for text pairs (others may not): anything else
-        # loads through transformers, which knows.
-        tok_config = json.loads((folder / "tokenizer" / "tokenizer_config.json").read_text(encoding="utf-8"))
-        if not str(tok_config.get("tokenizer_class", "")).startswith("BertTokenizer"):
-            return None
         if meta["mode"] == "full":
-            config = json.loads((folder / "model" / "config.json").read_text(encoding="utf-8"))
-            if config.get("model_type") != "bert" or config.get("hidden_act") != "gelu":
-                return None
-            return BertSentenceModel(config=config, weights=folder / "model" / "model.safetensors", normalize=False)
-        if base is None or not can_load(base):
+            config_dir, lora = folder / "model", None
+        elif base is not None:
+            config_dir, lora = transformer_folder(base), folder / "adapter"
+        else:
             return None
-        config = json.loads((base / "config.json").read_text(encoding="utf-8"))
-        return BertSentenceModel(config=config, weights=base / "model.safetensors", normalize=False,
-                                 lora=folder / "adapter")
+        config = json.loads((config_dir / "config.json").read_text(encoding="utf-8"))
+        family = fast_path(config)
+        if family is None or not (config_dir / "model.safetensors").is_file():
+            return None
+        # Only the family's own tokenizer class is known to read text pairs as its tokenizer.json says (segment
+        # ids or none, the padding token): anything else loads through transformers, which knows.
+        tok_config = json.loads((folder / "tokenizer" / "tokenizer_config.json").read_text(encoding="utf-8"))
+        if not str(tok_config.get("tokenizer_class", "")).startswith(family.tokenizer_classes):
+            return None
+        model = BertSentenceModel(config=config, weights=config_dir / "model.safetensors", normalize=False,
+                                  lora=lora)
+        return model, family, pad_token(folder / "tokenizer")
     except (ValueError, KeyError, OSError) as exc:
         log.debug("%s: plain-torch load not possible (%s); using transformers", folder, exc)
         return None
@@ -357,7 +383,8 @@ def model_card(meta: Mapping[str, Any]) -> str:
     inp, scores = meta["input"], meta.get("scores", {})
     lines = [f"# {meta.get('name', 'kgemo encoder')}", "",
              f"An utterance encoder fine-tuned by `kgemo finetune` ({meta['mode']} on base `{meta['base']['model']}`"
-             f", {meta['dim']}-d) for {', '.join(meta.get('tasks', {}))} on {', '.join(meta['data']['datasets'])}.",
+             f"{_family(meta)}, {meta['dim']}-d) for {', '.join(meta.get('tasks', {}))} on "
+             f"{', '.join(meta['data']['datasets'])}.",
              "", "## Use", "", "```python", "from kgemo.encoders import SentenceEncoder", "",
              "enc = SentenceEncoder(\"PATH/TO/THIS/FOLDER\")      # base + adapter, merged",
              "feats = enc.encode_conversations(conversations)   # one (len(conv), dim) array per conversation",
@@ -378,3 +405,8 @@ def model_card(meta: Mapping[str, Any]) -> str:
         lines.append("")
         lines.append("Metrics: " + ", ".join(f"{t}: {v['metric']}" for t, v in meta.get("tasks", {}).items()) + ".")
     return "\n".join(lines) + "\n"
+
+
+def _family(meta: Mapping[str, Any]) -> str:
+    arch = meta.get("architecture") or {}
+    return f", a {arch['model_type']} model" if arch.get("model_type") else ""

@@ -67,8 +67,9 @@ class SentenceEncoder(LazyModel):
     @property
     def model(self):
         """The underlying model (loaded on first access): a :class:`~kgemo.encoders.bert_sentence.BertSentenceModel`
-        for BERT folders with mean pooling (the packaged MiniLM: no sentence-transformers import, the same
-        numbers), else a ``SentenceTransformer``."""
+        for sentence-transformers folders of a BERT-math family (BERT, RoBERTa, XLM-R, ELECTRA; the packaged
+        MiniLM) with mean pooling (no sentence-transformers import, the same numbers), else a
+        ``SentenceTransformer`` (MPNet, DeBERTa, plain Hugging Face folders, ...)."""
         if self._model is None:
             self._model = self._load()
         return self._model
@@ -79,7 +80,7 @@ class SentenceEncoder(LazyModel):
         configure_threads()
         if can_load(self.source.path):
             model: Any = BertSentenceModel(self.source.path, device=self.device)
-            model.max_seq_length = min(self.max_length, model.position.num_embeddings)
+            model.max_seq_length = min(self.max_length, model.max_positions)
             return model.half() if self.fp16 else model
         from sentence_transformers import SentenceTransformer
 

@@ -74,6 +74,7 @@ class TokenEncoder(LazyModel):
                  max_length: int = 128):
         super().__init__(model, device, batch_size, max_length)
         self._tokenizer: Any = None
+        self._word_tokenizer: Any = None
         self._limit: int | None = None
 
     @property
@@ -89,6 +90,22 @@ class TokenEncoder(LazyModel):
         if self._tokenizer is None:
             self._load()
         return self._tokenizer
+
+    @property
+    def word_tokenizer(self):
+        """The tokenizer for word lists (:meth:`encode_words`): :attr:`tokenizer`, except for a byte-level BPE
+        (RoBERTa) that does not add a space before the first word. Such a tokenizer reads each given word as
+        running text reads a word after a space (``Ġlove``) only with ``add_prefix_space=True``; without it every
+        word would be tokenized as if it were glued to the one before (and transformers 4 refuses word lists)."""
+        if self._word_tokenizer is None:
+            tokenizer = self.tokenizer
+            if _byte_level_without_prefix_space(tokenizer):
+                from transformers import AutoTokenizer
+
+                tokenizer = AutoTokenizer.from_pretrained(str(transformer_folder(self.source.path)),
+                                                          local_files_only=True, add_prefix_space=True)
+            self._word_tokenizer = tokenizer
+        return self._word_tokenizer
 
     @property
     def dim(self) -> int:
@@ -173,7 +190,7 @@ class TokenEncoder(LazyModel):
         bs = self.batch_size if batch_size is None else int(batch_size)
         if bs < 1:
             raise ValueError(f"batch_size must be >= 1, got {bs}")
-        tokenizer, model = self.tokenizer, self.model
+        tokenizer, model = (self.word_tokenizer if split_words else self.tokenizer), self.model
         limit = self._limit
         lengths = np.fromiter((len(x) for x in tokenizer(inputs, is_split_into_words=split_words,
                                                            truncation=False, verbose=False)["input_ids"]),
@@ -197,3 +214,20 @@ class TokenEncoder(LazyModel):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(model={os.fspath(self.model_name)!r}, device={self._device_arg!r}, "
                 f"batch_size={self.batch_size}, max_length={self.max_length})")
+
+
+def _byte_level_without_prefix_space(tokenizer: Any) -> bool:
+    """Whether a fast tokenizer pre-tokenizes byte-level (GPT-2 / RoBERTa BPE) without adding a leading space."""
+    import json
+
+    def find(node: Any) -> bool:
+        if isinstance(node, dict):
+            if node.get("type") == "ByteLevel" and not node.get("add_prefix_space", False):
+                return True
+            return any(find(v) for v in node.get("pretokenizers", []) or [])
+        return False
+
+    try:
+        return find(json.loads(tokenizer.backend_tokenizer.to_str()).get("pre_tokenizer"))
+    except (AttributeError, ValueError):
+        return False

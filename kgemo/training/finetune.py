@@ -40,6 +40,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from ..data import Conversation, LabelSpace, dataset_files, get_dataset, load_dataset
 from ..checksums import file_sha256
+from ..encoders.architectures import describe, lora_target_modules
 from ..encoders.encoder_inputs import ContextFormat, InputTokenizer, conversation_inputs
 from ..encoders.finetuned_encoder import model_card, save_encoder_folder
 from ..encoders.model_source import weights_sha256
@@ -90,7 +91,9 @@ class LoraSettings:
     rank: int = 8                       # r: rank of the update B·A added to each target weight
     alpha: float = 16.0                 # scaling: the update is multiplied by alpha / rank
     dropout: float = 0.1                # dropout on the adapter's input
-    target_modules: list[str] = field(default_factory=lambda: ["query", "value"])  # BERT names; RoBERTa alike
+    target_modules: list[str] | None = None  # None: the attention's query and value projections of the base's
+                                             # architecture (BERT/RoBERTa query, value; MPNet q, v; DeBERTa-v2
+                                             # query_proj, value_proj; kgemo.encoders.architectures)
 
 
 @dataclass
@@ -211,8 +214,10 @@ def _check(c: FinetuneConfig, source: str) -> None:
         raise KgemoError(f"{source}: train.monitor={t.monitor!r}; expected first, mean or one of {c.data.tasks}")
     if t.batch_size < 1 or t.eval_batch_size < 1 or t.epochs < 1:
         raise KgemoError(f"{source}: train.batch_size, eval_batch_size and epochs must be >= 1")
-    if c.encoder.mode == "lora" and (c.lora.rank < 1 or not c.lora.target_modules):
-        raise KgemoError(f"{source}: lora.rank must be >= 1 and lora.target_modules non-empty")
+    if c.encoder.mode == "lora" and (c.lora.rank < 1 or c.lora.target_modules is not None
+                                     and not c.lora.target_modules):
+        raise KgemoError(f"{source}: lora.rank must be >= 1 and lora.target_modules non-empty (or null: chosen by "
+                         "the base's architecture)")
 
 
 def load_finetune_config(path: str | Path, overrides: Sequence[str] | None = None) -> FinetuneConfig:
@@ -554,15 +559,12 @@ def _wrap_lora(transformer, lora: LoraSettings, source: str):
         from peft import LoraConfig, get_peft_model
     except ImportError as exc:  # pragma: no cover
         raise KgemoError("mode lora needs the package peft (pip install peft)") from exc
-    names = {n.rsplit(".", 1)[-1] for n, _ in transformer.named_modules()}
-    missing = [m for m in lora.target_modules if m not in names]
-    if missing:
-        linear = sorted({n.rsplit(".", 1)[-1] for n, m in transformer.named_modules()
-                         if isinstance(m, torch.nn.Linear)})
-        raise KgemoError(f"{source}: lora.target_modules {missing} are not modules of the base model; its linear "
-                         f"layers are named {linear}")
-    cfg = LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                     target_modules=list(lora.target_modules), bias="none")
+    try:  # the configured names, else the attention's query and value projections of this architecture
+        targets = lora_target_modules(transformer, lora.target_modules)
+    except KgemoError as exc:
+        raise KgemoError(f"{source}: {exc}") from None
+    cfg = LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
+                     bias="none")
     return get_peft_model(transformer, cfg)
 
 
@@ -704,6 +706,7 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
             scores[split] = {t: round(score(metrics[t], yt, yp, label_spaces[t]), 4) for t, (yt, yp) in pairs.items()}
 
     transformer_out = module.net.transformer
+    hf_model = transformer_out.get_base_model() if hasattr(transformer_out, "get_base_model") else transformer_out
     n_params = sum(p.numel() for p in module.parameters())
     n_train = sum(p.numel() for p in module.parameters() if p.requires_grad)
     utt_per_s = module.train_utterances / module.train_seconds if module.train_seconds else None
@@ -722,7 +725,10 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
     meta = {"name": out_dir.name, "mode": config.encoder.mode,
             "base": {"model": config.encoder.base, "name": base.source.name, "path": str(base.source.path),
                      "weights_sha256": weights_sha256(base.source.path)},
-            "lora": dataclasses.asdict(config.lora) if config.encoder.mode == "lora" else None,
+            "architecture": describe(hf_model.config, type(hf_model).__name__),
+            "lora": {**dataclasses.asdict(config.lora),  # the target modules as resolved for this architecture
+                     "target_modules": sorted(transformer_out.peft_config["default"].target_modules)}
+                    if config.encoder.mode == "lora" else None,
             "input": {"context": config.context.to_dict(), "max_length": config.encoder.max_length,
                       "segments": "first: the utterance; second: the past turns, oldest first, cut from its start"},
             "pooling": {"mode": "mean", "normalize": config.encoder.normalize},
