@@ -77,6 +77,21 @@ BAD: dict[str, list[tuple[str, list[str], list[str]]]] = {
          ["{garbage_txt}", "is not mastodon/"]),
         ("unreadable", ["data", "download", "mastodon", "--to", "{garbage_txt}"], ["--to", "not a folder"]),
     ],
+    "data validate": [
+        ("wrong", ["data", "validate", "{garbage_json}", "--max-problems", "-1"], ["--max-problems", "negative"]),
+        ("missing", ["data", "validate", "{missing}"], ["{missing}", "no such file"]),
+        ("unreadable", ["data", "validate", "{folder}"], ["{folder}", "is a folder"]),
+        # its header (garbage.yaml beside garbage.json) is not UTF-8: one line naming it
+        ("unreadable", ["data", "validate", "{garbage_json}"], ["garbage.yaml:1", "invalid UTF-8"]),
+    ],
+    "data export": [
+        ("wrong", ["data", "export", "nosuchdataset", "--out", "{out}"], ["invalid choice: 'nosuchdataset'"]),
+        ("missing", ["data", "export", "meld", "--root", "{empty_root}", "--out", "{out}"],
+         ["train_sent_emo.csv not found"]),
+        ("unreadable", ["data", "export", "meld", "--root", "{bad_root}", "--out", "{out}"],
+         ["train_sent_emo.csv:1", "invalid UTF-8"]),
+        ("unreadable", ["data", "export", "meld", "--out", "{garbage_txt}"], ["--out", "not a folder"]),
+    ],
     "kb build": [
         # --source is repeatable for atomic only; two for conceptnet used to end in a TypeError from pathlib.
         ("wrong", ["kb", "build", "conceptnet", "--source", "{folder}", "--source", "{empty_root}"],
