@@ -34,12 +34,14 @@ from ..pipeline import PipelineSpec
 from ..settings import Settings
 from .provenance import config_origin
 
-__all__ = ["DataConfig", "TrainConfig", "ExperimentConfig", "load_config", "apply_overrides"]
+__all__ = ["DataConfig", "TrainConfig", "ExperimentConfig", "load_config", "apply_overrides", "label_map_by_task"]
 
 
 @dataclass
 class DataConfig(Settings):
-    datasets: list[str] = field(default_factory=lambda: ["meld"])  # trained on together (same label space)
+    datasets: list[str] = field(default_factory=lambda: ["meld"])  # trained on together (same label space):
+                                        # registered names, or files of your own (path/to/chats.jsonl, with
+                                        # chats.yaml beside it: docs/your-data.md)
     # Unsupervised domain adaptation (kgemo.adapt): the target domain's datasets. Their train split joins training
     # with every label removed before any graph is built (unless target_train is false), their dev split is the
     # one early stopping watches (the only target labels used) and their test split is scored; the source
@@ -78,9 +80,23 @@ class TrainConfig(Settings):
     threads: int | None = None          # torch CPU threads (None = torch's default); 1 avoids oversubscription
                                         # when several jobs share a small machine
     progress: bool | None = None        # progress bars; None = only when stderr is a terminal
-    init_from: str | None = None        # a model folder (formatted with name and seed) whose weights start the
+    init_from: str | None = None        # a model folder (formatted with name and seed), a run folder holding
+                                        # model/, or "default" (the embedded annotator), whose weights start the
                                         # model, by parameter name and shape: two-stage training (e.g. adaptation
-                                        # started from the source-only model); parts it lacks keep their init
+                                        # started from the source-only model); parts it lacks keep their init.
+                                        # With another label set, each class's output row comes from the old class
+                                        # of the same name (or alias) or label_map's; the others start fresh
+    label_map: dict[str, Any] = field(default_factory=dict)  # with init_from: {task: {new class: old class or
+                                        # null (fresh row)}}, or {new: old} when there is one task; see
+                                        # docs/your-data.md
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if not d["label_map"]:
+            # Left out when unused, so the resolved config (and the checksum every results row records) of a
+            # config written before label_map existed stays what it was.
+            del d["label_map"]
+        return d
 
 
 @dataclass
@@ -153,7 +169,7 @@ class ExperimentConfig:
         config = cls(**d)
         _check_data(config.data, source)
         _check_tags(config.tags, source)
-        _check_train(config.train, source)
+        _check_train(config.train, source, config.data.tasks)
         builder = builder_class(model_cls.graph_builder)
         missing = [k for k in builder.knowledge if k not in config.knowledge]
         if missing:
@@ -173,18 +189,23 @@ def _model_config(model: Any, source: str) -> ModelConfig:
 
 
 def _check_data(data: DataConfig, source: str) -> None:
-    from ..data import DATASETS
+    from ..data import DATASETS, get_dataset
 
     if not data.datasets or not data.tasks:
         raise KgemoError(f"{source}: data.datasets and data.tasks must each name at least one")
     for key in ("datasets", "target_datasets"):
         for name in getattr(data, key):
-            if name not in DATASETS:
-                raise KgemoError(f"{source}: unknown dataset {name!r} in data.{key}; known: {sorted(DATASETS)}")
-            missing = [t for t in data.tasks if t not in DATASETS[name].tasks]
+            try:  # a dataset file of one's own is checked here too: its header is read (not its conversations)
+                spec = get_dataset(name)
+            except KgemoError as exc:  # a file that is missing or has a bad header (before ValueError: a
+                raise KgemoError(f"{source}: data.{key}: {exc}") from None  # DataFormatError is one too)
+            except ValueError:
+                raise KgemoError(f"{source}: unknown dataset {name!r} in data.{key}; known: {sorted(DATASETS)}, "
+                                 "or a file of your own (path/to/chats.jsonl)") from None
+            missing = [t for t in data.tasks if t not in spec.tasks]
             if missing:
                 raise KgemoError(f"{source}: dataset {name!r} has no {missing} labels (its tasks: "
-                                 f"{list(DATASETS[name].tasks)}); fix data.tasks")
+                                 f"{list(spec.tasks)}); fix data.tasks")
     both = sorted(set(data.datasets) & set(data.target_datasets))
     if both:
         raise KgemoError(f"{source}: {both} in both data.datasets (source) and data.target_datasets")
@@ -203,13 +224,53 @@ def _check_tags(tags: Any, source: str) -> None:
         raise KgemoError(f"{source}: tags {clash} would overwrite metrics.json fields; rename them")
 
 
-def _check_train(train: TrainConfig, source: str) -> None:
+def _check_train(train: TrainConfig, source: str, tasks: list[str] | None = None) -> None:
     # Checked here, not when the first batch needs them, so a typo fails before any data is loaded.
     if isinstance(train.class_weights, str) and train.class_weights.lower() in ("none", "null", ""):
         train.class_weights = None
     if train.class_weights not in CLASS_WEIGHT_SCHEMES:
         raise KgemoError(f"{source}: train.class_weights={train.class_weights!r}; expected one of "
                          f"{[s for s in CLASS_WEIGHT_SCHEMES if s]} or null")
+    train.label_map = label_map_by_task(train.label_map, list(tasks or []), source)
+    if train.label_map and not train.init_from:
+        raise KgemoError(f"{source}: train.label_map says which old class starts each new one, so it needs "
+                         "train.init_from (a model folder or default)")
+
+
+def label_map_by_task(label_map: Any, tasks: list[str], source: str = "config") -> dict[str, dict[str, str | None]]:
+    """``train.label_map`` as ``{task: {new class: old class or None}}``.
+
+    Two spellings are accepted: per task (``{emotion: {Joyful: joy, Powerful: null}}``), or, when the config has
+    one task, the inner mapping alone (``{Joyful: joy}``). Label names are checked against the label spaces when
+    the model is initialised (:func:`kgemo.training.init_weights`), where both spaces are known.
+    """
+    if label_map is None:
+        return {}
+    if not isinstance(label_map, Mapping):
+        raise KgemoError(f"{source}: train.label_map must map new classes to old ones, got {label_map!r:.60}")
+    if not label_map:
+        return {}
+    nested = [isinstance(v, Mapping) for v in label_map.values()]
+    if all(nested):
+        by_task = {str(t): dict(m) for t, m in label_map.items()}
+        unknown = [t for t in by_task if tasks and t not in tasks]
+        if unknown:
+            raise KgemoError(f"{source}: train.label_map names task {unknown[0]!r}, which is not in data.tasks "
+                             f"{tasks}")
+    elif not any(nested):
+        if len(tasks) != 1:
+            raise KgemoError(f"{source}: train.label_map: with several tasks {tasks}, give one mapping per task "
+                             "({emotion: {new: old}, ...})")
+        by_task = {tasks[0]: dict(label_map)}
+    else:
+        raise KgemoError(f"{source}: train.label_map mixes tasks and classes; write {{task: {{new: old}}}}")
+    for task, mapping in by_task.items():
+        for new, old in mapping.items():
+            if old is not None and (isinstance(old, bool) or not isinstance(old, (str, int))):
+                raise KgemoError(f"{source}: train.label_map.{task}.{new}: expected an old class name or null, got "
+                                 f"{old!r:.60}")
+        by_task[task] = {str(new): None if old is None else str(old) for new, old in mapping.items()}
+    return by_task
 
 
 def _set(d: dict, dotted: str, value: Any) -> None:

@@ -15,7 +15,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from ..data.conversation import Conversation
-from ..data.labels import LABEL_SPACES, LabelSpace, label_space
+from ..data.labels import LABEL_SPACES, LabelSpace
 from ..errors import KgemoError
 from ..pipeline import InputPipeline
 from .config import DataConfig, ExperimentConfig
@@ -27,8 +27,13 @@ SPLITS = ("train", "dev", "test")
 
 
 def task_setup(data: DataConfig | ExperimentConfig) -> tuple[dict[str, LabelSpace], dict[str, str]]:
-    """Label space and metric name for each task of a data config."""
-    from ..data import DATASETS
+    """Label space and metric name for each task of a data config.
+
+    Datasets train together when their label spaces of a task agree: the same labels in the same order and the same
+    neutral class (a file of your own can declare a built-in space's labels, or name it: ``labels: meld/emotion``);
+    else ``data.label_space`` names one shared space. The space used is the first dataset's.
+    """
+    from ..data import get_dataset
 
     if isinstance(data, ExperimentConfig):
         data = data.data
@@ -42,18 +47,21 @@ def task_setup(data: DataConfig | ExperimentConfig) -> tuple[dict[str, LabelSpac
             spaces[task] = LABEL_SPACES[name]
         else:
             every = [*data.datasets, *data.target_datasets]
-            found = {label_space(d, task).name for d in every}
-            if len(found) > 1:
-                raise KgemoError(f"datasets {every} have different {task} label spaces {found}; "
+            found = [get_dataset(d).label_space(task) for d in every]
+            # Compared by content, not name: the built-in spaces all differ in their labels, so for them this is
+            # the name check it always was; a file's space that lists MELD's labels trains with MELD.
+            if len({(s.labels, s.neutral) for s in found}) > 1:
+                names = sorted({s.name for s in found})
+                raise KgemoError(f"datasets {every} have different {task} label spaces {names}; "
                                  "set data.label_space (e.g. ekman7) to train on them together")
-            spaces[task] = label_space(every[0], task)
+            spaces[task] = found[0]
         scored = data.target_datasets or data.datasets  # the datasets whose dev and test splits are scored
         if task in data.metrics:
             metrics[task] = data.metrics[task]
         elif data.label_space or len(scored) > 1:
             metrics[task] = "weighted_f1"
         else:
-            metrics[task] = DATASETS[scored[0]].metrics[task]
+            metrics[task] = get_dataset(scored[0]).metric(task)
     return spaces, metrics
 
 

@@ -25,6 +25,7 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
+from ..data.labels import LabelSpace
 from ..devices import cuda_available, mixed_precision
 from ..errors import KgemoError
 from ..graphs.batching import batches
@@ -32,13 +33,13 @@ from ..metrics import class_weights, classification_report, confusion_matrix_png
 from ..models import load_model, save_model
 from ..pipeline import load_model_and_pipeline
 from ..storage import atomic_write, read_json, write_json
-from .config import DataConfig, ExperimentConfig
+from .config import DataConfig, ExperimentConfig, label_map_by_task
 from .data import PreparedData, prepare_data
 from .distributed import GraphDataModule, ddp_strategy, init_from_env, predict_distributed, world
 from .module import TaskModule
 from .provenance import run_provenance
 
-__all__ = ["fit", "evaluate", "build_model", "score_graphs", "init_weights"]
+__all__ = ["fit", "evaluate", "build_model", "score_graphs", "init_weights", "class_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -71,34 +72,128 @@ def score_graphs(model, graphs, transform, label_spaces, metrics, batch_size: in
     return out
 
 
-def init_weights(model, folder: str | Path, pipeline: Any = None) -> dict[str, list[str]]:
-    """Copy into ``model`` every weight of the model folder ``folder`` whose name and shape it shares.
+def init_weights(model, folder: str | Path, pipeline: Any = None,
+                 label_map: Mapping[str, Mapping[str, str | None]] | None = None) -> dict[str, Any]:
+    """Copy into ``model`` every weight of the model folder ``folder`` whose name and shape it shares, and the
+    output rows of classes both label sets have.
 
     For two-stage training (``train.init_from``): an adaptation model starts from the source-only model it extends
     (its encoder, context model and classifier), its own parts (centres, graph layer, discriminator) keep their
-    initialisation. Refused: a folder made with another encoder (different features), a weight of the same name
-    and another shape, or a folder that shares no weight at all.
+    initialisation. With a new or changed label set (a model trained on MELD started for EmoryNLP, or the embedded
+    annotator started for a file of your own), a task's output layer (``heads.<task>.*``) is filled row by row:
+    a new class starts from the row of the old class with the same name (or one the old label space lists as an
+    alias), or of the old class ``label_map[task][new]`` names; the others (and those mapped to ``None``) keep
+    their fresh initialisation. Rows are matched by name even when both sets have as many classes, never by
+    position. Refused: a folder made with another encoder (different features), a weight of the same name and
+    another shape (other than those output layers), a label map naming a class either set lacks, or a folder
+    that shares no weight at all.
+
+    Args:
+        model: the new model (its label spaces are the new label sets).
+        folder: a model folder, a run folder holding ``model/``, or ``"default"`` (the embedded annotator).
+        pipeline: this run's input pipeline, to refuse a folder made with another encoder.
+        label_map: ``{task: {new class: old class or None}}`` (``train.label_map``).
 
     Returns:
-        ``{"loaded": [...], "kept": [...]}`` parameter and buffer names.
+        ``{"loaded": [...], "kept": [...], "rows": {task: {new class: old class}}, "fresh": {task: [new
+        classes]}}``: parameter and buffer names loaded whole or kept, and for each task whose output layer was
+        filled row by row, where each row came from.
+
+    Example:
+        >>> emory = {"Neutral": "neutral", "Joyful": "joy", "Scared": "fear", "Mad": "anger", "Sad": "sadness"}
+        >>> info = init_weights(model, "default", pipeline, {"emotion": emory})   # model: an EmoryNLP KET
+        >>> info["rows"]["emotion"]["Joyful"], info["fresh"]["emotion"]
+        ('joy', ['Peaceful', 'Powerful'])
     """
-    folder = Path(folder)
+    from ..annotate.annotator import resolve_model_path  # "default", a run folder or a model folder
+
+    name = str(folder)
+    folder = resolve_model_path(folder)
     saved, spec = load_model(folder)
     if pipeline is not None and spec.get("encoder_id") and spec["encoder_id"] != pipeline.encoder.id:
-        raise KgemoError(f"train.init_from {folder}: made with encoder {spec['encoder_id']}, but this run encodes "
+        raise KgemoError(f"train.init_from {name}: made with encoder {spec['encoder_id']}, but this run encodes "
                          f"with {pipeline.encoder.id}")
     own = model.state_dict()
     theirs = saved.state_dict()
-    bad = [k for k in theirs if k in own and own[k].shape != theirs[k].shape]
+    label_map = dict(label_map or {})
+    unknown = sorted(set(label_map) - set(model.label_spaces))
+    if unknown:
+        raise KgemoError(f"train.label_map: task {unknown[0]!r} is not one of this model's tasks "
+                         f"{list(model.label_spaces)}")
+    rows: dict[str, dict[int, int]] = {}
+    for task, new in model.label_spaces.items():
+        old = saved.label_spaces.get(task)
+        if old is None:
+            if label_map.get(task):
+                raise KgemoError(f"train.label_map.{task}: {name} has no {task} task (its tasks: "
+                                 f"{list(saved.label_spaces)})")
+            continue
+        if task in label_map or new.labels != old.labels:
+            rows[task] = class_rows(old, new, label_map.get(task), f"train.label_map.{task}")
+    filled: dict[str, torch.Tensor] = {}
+    for task, pairs in rows.items():
+        n_old, n_new = len(saved.label_spaces[task]), len(model.label_spaces[task])
+        prefix = f"heads.{task}."
+        for key, value in theirs.items():
+            if not key.startswith(prefix) or key not in own:
+                continue
+            if value.shape[0] != n_old or own[key].shape[0] != n_new or value.shape[1:] != own[key].shape[1:]:
+                raise KgemoError(f"train.init_from {name}: {key} has shape {tuple(value.shape)} there and "
+                                 f"{tuple(own[key].shape)} here, not one row per class of {task}")
+            tensor = own[key].clone()
+            for i, j in pairs.items():
+                tensor[i] = value[j]
+            filled[key] = tensor
+    bad = [k for k in theirs if k in own and k not in filled and own[k].shape != theirs[k].shape]
     if bad:
-        raise KgemoError(f"train.init_from {folder}: {bad[:5]} have other shapes than this model's")
-    loaded = [k for k in theirs if k in own]
-    if not loaded:
-        raise KgemoError(f"train.init_from {folder}: no weight in common with {type(model).__name__}")
-    model.load_state_dict({k: theirs[k] for k in loaded}, strict=False)
+        raise KgemoError(f"train.init_from {name}: {bad[:5]} have other shapes than this model's")
+    loaded = [k for k in theirs if k in own and k not in filled]
+    if not loaded and not filled:
+        raise KgemoError(f"train.init_from {name}: no weight in common with {type(model).__name__}")
+    model.load_state_dict({**{k: theirs[k] for k in loaded}, **filled}, strict=False)
     kept = [k for k in own if k not in theirs]
-    log.info("initialised %d tensors from %s; %d keep their initialisation", len(loaded), folder, len(kept))
-    return {"loaded": loaded, "kept": kept}
+    info: dict[str, Any] = {"loaded": loaded, "kept": kept, "rows": {}, "fresh": {}}
+    for task, pairs in rows.items():
+        new, old = model.label_spaces[task], saved.label_spaces[task]
+        info["rows"][task] = {new.labels[i]: old.labels[j] for i, j in sorted(pairs.items())}
+        info["fresh"][task] = [lab for i, lab in enumerate(new.labels) if i not in pairs]
+        log.info("%s: output rows of %s from %s; fresh: %s", task, info["rows"][task], name,
+                 info["fresh"][task] or "none")
+    log.info("initialised %d tensors (and %d output layers row by row) from %s; %d keep their initialisation",
+             len(loaded), len(filled), name, len(kept))
+    return info
+
+
+def class_rows(old: LabelSpace, new: LabelSpace, mapping: Mapping[str, str | None] | None = None,
+               where: str = "label_map") -> dict[int, int]:
+    """``{new class id: old class id}``: which old output row each new class starts from.
+
+    A new class takes the old class of the same name, or the one the old space lists it as an alias of
+    (``happy`` → ``joy`` in ``ekman7/emotion``); ``mapping`` (new name → old name, or ``None`` for a fresh row)
+    overrides that. Classes without a row start fresh.
+
+    Example:
+        >>> class_rows(label_space("ekman7", "emotion"), label_space("emorynlp", "emotion"),
+        ...            {"Neutral": "neutral", "Joyful": "joy", "Mad": "anger", "Sad": "sadness", "Scared": "fear"})
+        {0: 0, 1: 1, 4: 6, 5: 3, 6: 4}
+    """
+    mapping = dict(mapping or {})
+    unknown = [k for k in mapping if k not in new]
+    if unknown:
+        raise KgemoError(f"{where}: {unknown[0]!r} is not a class of the new label set {list(new.labels)}")
+    out: dict[int, int] = {}
+    for i, label in enumerate(new.labels):
+        source: str | None = label if label in old else None
+        for key, target in mapping.items():
+            if new.canonical(key) == label:
+                source = target
+        if source is None:
+            continue
+        if source not in old:
+            raise KgemoError(f"{where}.{label}: {source!r} is not a class of the model started from "
+                             f"{list(old.labels)}")
+        out[i] = old.index(source)
+    return out
 
 
 class BestModelExport(L.Callback):
@@ -164,7 +259,8 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
     model = build_model(config, data)
     tc = config.train
     if tc.init_from:
-        init_weights(model, tc.init_from.format(name=config.name, seed=config.seed), data.pipeline)
+        init_weights(model, tc.init_from.format(name=config.name, seed=config.seed), data.pipeline,
+                     label_map_by_task(tc.label_map, list(config.data.tasks), "train.label_map"))
     weights = {}
     if tc.class_weights:
         for task, space in data.label_spaces.items():
