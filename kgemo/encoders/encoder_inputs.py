@@ -14,7 +14,7 @@ one place, used by both the fine-tuning stage and :class:`~kgemo.encoders.Finetu
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Sequence, Union
+from typing import Any, Sequence, Union
 
 from ..checksums import texts_sha256
 from ..errors import DataFormatError

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..errors import DataFormatError, DataNotFoundError, KgemoError
-from ..storage import atomic_write, write_json
+from ..storage import atomic_write, replace_dir, write_json
 from .lazy_model import check_texts, configure_threads, warn_truncated
 from .model_source import ModelSource, resolve_model, weights_sha256
 from ..checksums import file_sha256, sha256_file
@@ -360,22 +360,10 @@ def save_encoder_folder(path: str | os.PathLike, *, transformer: Any, tokenizer:
         if card:
             with atomic_write(tmp / "README.md", "w", encoding="utf-8") as fh:
                 fh.write(card)
-        _replace_dir(tmp, path)
+        replace_dir(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
-
-
-def _replace_dir(new: Path, path: Path) -> None:
-    """Put ``new`` at ``path``: a reader sees the old folder or the new one, never a half-written one."""
-    if not path.exists():
-        os.replace(new, path)
-        return
-    old = path.parent / f".{path.name}.old-{os.getpid()}"
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(path, old)
-    os.replace(new, path)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def model_card(meta: Mapping[str, Any]) -> str:
@@ -390,7 +378,7 @@ def model_card(meta: Mapping[str, Any]) -> str:
              "feats = enc.encode_conversations(conversations)   # one (len(conv), dim) array per conversation",
              "```", "", "or in an experiment config: `data: {encoder: PATH/TO/THIS/FOLDER}`.", "",
              "## Input", "",
-             f"Each utterance is read as `\"speaker: text\"`" if inp["context"]["speaker_prefix"] else
+             "Each utterance is read as `\"speaker: text\"`" if inp["context"]["speaker_prefix"] else
              "Each utterance is read as its text",
              f"with the {inp['context']['past_turns']} preceding turns as a second segment (oldest first; cut from "
              f"its start beyond {inp['max_length']} tokens, the utterance itself is kept whole).", "",

@@ -26,6 +26,8 @@ DEFAULT_NAME = "all-MiniLM-L6-v2"
 # training logs) is left out of the weights checksum, so exporting those does not invalidate caches.
 _WEIGHT_SUFFIXES = {".json", ".txt", ".safetensors", ".bin", ".model", ".pt", ".pth"}
 _SKIP_DIRS = {"onnx", "openvino", ".git", ".cache", "__pycache__", "runs", "logs"}
+# Records about the folder, not parts of the model: kgemo's install manifest (kgemo.encoders.install.MANIFEST).
+_NOT_WEIGHTS = {"kgemo-install.json"}
 # What a hub download fetches: the PyTorch weights, configs and tokenizer, not every export format.
 _HUB_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors", "*/*.json", "*/*.txt", "*/*.safetensors"]
 
@@ -38,13 +40,17 @@ class ModelSource:
 
 
 def resolve_model(model: str | os.PathLike) -> ModelSource:
-    """Turn ``"default"``, a local folder or a Hugging Face hub name into a local folder.
+    """Turn ``"default"``, a local folder, an installed short name or a Hugging Face hub name into a local folder.
 
-    Hub names go through ``huggingface_hub.snapshot_download``, which with ``HF_HUB_OFFLINE=1`` only looks in the
-    local Hugging Face cache.
+    In that order: ``"default"`` is the packaged MiniLM; an existing folder is itself; a short name of
+    :data:`~kgemo.encoders.install.ENCODERS` (``"mpnet"``) is its folder installed by ``kgemo encoders install``
+    (``$KGEMO_HOME/encoders/<name>``); anything else is a hub name, fetched through
+    ``huggingface_hub.snapshot_download``, which with ``HF_HUB_OFFLINE=1`` only looks in the local Hugging Face
+    cache.
 
     Raises:
-        DataNotFoundError: the folder does not exist, or the hub model is neither cached nor reachable.
+        DataNotFoundError: the folder does not exist, a short name is not installed, or the hub model is neither
+            cached nor reachable.
     """
     if isinstance(model, str) and model == DEFAULT_MODEL:
         try:
@@ -67,6 +73,11 @@ def resolve_model(model: str | os.PathLike) -> ModelSource:
                        or text.count("/") > 1 or os.sep != "/" and os.sep in text)
     if looks_like_path:
         raise DataNotFoundError(f"{text}: model folder does not exist")
+    from .install import installed_encoder
+
+    installed = installed_encoder(text)
+    if installed is not None:
+        return ModelSource(text, installed.resolve())
     return ModelSource(text, _download(text))
 
 
@@ -91,7 +102,7 @@ def weight_files(path: Path) -> list[Path]:
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
         for n in names:
             p = Path(root) / n
-            if p.suffix in _WEIGHT_SUFFIXES and not n.startswith("."):
+            if p.suffix in _WEIGHT_SUFFIXES and not n.startswith(".") and n not in _NOT_WEIGHTS:
                 files.append(p)
     return sorted(files)
 

@@ -92,6 +92,16 @@ BAD: dict[str, list[tuple[str, list[str], list[str]]]] = {
          ["train_sent_emo.csv:1", "invalid UTF-8"]),
         ("unreadable", ["data", "export", "meld", "--out", "{garbage_txt}"], ["--out", "not a folder"]),
     ],
+    "encoders install": [
+        ("wrong", ["encoders", "install", "nosuchencoder"], ["invalid choice: 'nosuchencoder'"]),
+        ("missing", ["encoders", "install", "mpnet", "--from", "{missing_dir}", "--to", "{out}"],
+         ["--from", "{missing_dir}", "no such folder"]),
+        ("missing", ["encoders", "install", "mpnet", "--from", "{folder}", "--to", "{out}"],
+         ["{folder}", "volume 1 of 5 is missing"]),
+        ("unreadable", ["encoders", "install", "mpnet", "--from", "{garbage_txt}", "--to", "{out}"],
+         ["--from", "{garbage_txt}", "not a folder"]),
+        ("unreadable", ["encoders", "install", "mpnet", "--to", "{garbage_txt}"], ["--to", "not a folder"]),
+    ],
     "kb build": [
         # --source is repeatable for atomic only; two for conceptnet used to end in a TypeError from pathlib.
         ("wrong", ["kb", "build", "conceptnet", "--source", "{folder}", "--source", "{empty_root}"],
