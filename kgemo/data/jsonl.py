@@ -39,8 +39,8 @@ Text and speaker names are read as written, surrounding whitespace removed: noth
 Example:
     >>> from kgemo.data import load_dataset
     >>> convs = load_dataset("examples/my_chats.jsonl", "train")
-    >>> convs[0].speakers[:2], convs[0][0].labels
-    (['Maya', 'Leo'], {'emotion': 'joy'})
+    >>> convs[0].id, convs[0].speakers[:2], convs[0][0].labels
+    ('parcel', ['Customer', 'Agent'], {'emotion': 'neutral'})
 """
 from __future__ import annotations
 
