@@ -293,7 +293,7 @@ def chain(name: str, summary: dict[str, dict], seen: frozenset = frozenset()) ->
             return None
         add(sub)
     init = inputs.get("init_from")
-    if init:
+    if init and init.get("path") != "default":  # the embedded default annotator ships with the clone
         sub = chain(init.get("config") or "", summary, seen | {name})
         if sub is None:
             return None

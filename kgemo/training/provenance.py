@@ -141,10 +141,12 @@ def run_provenance(config: Any, pipeline: Any, data_in_memory: bool = False) -> 
         "knowledge_tables": table_checksums(config.knowledge),
     }
     if config.train.init_from:
-        folder = Path(config.train.init_from.format(name=config.name, seed=config.seed))
+        from ..annotate.annotator import resolve_model_path  # "default", a run folder or a model folder
+
+        folder = Path(resolve_model_path(config.train.init_from.format(name=config.name, seed=config.seed)))
         weights = folder / "model.safetensors"
         made_by = None
-        run_config = folder.parent / "config.yaml"
+        run_config = folder.parent / "config.yaml"  # the run that made it (none for the packaged default)
         if run_config.is_file():
             import yaml
 
