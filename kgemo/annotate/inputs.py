@@ -12,6 +12,8 @@ Accepted layouts:
 
 Every error names the file and line: bytes that are not UTF-8, invalid JSON (line and column), an empty
 utterance, a row without a text column. A missing speaker is allowed (one speaker assumed, with a warning).
+Texts go through :func:`kgemo.data.text.normalise_text`, as the dataset loaders' do: a line copied from MELD's CSV
+(``company\x92s``) reaches the model as the loader gives it (``company’s``).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..data.conversation import DEFAULT_SPEAKER, Conversation, Utterance, as_conversation
+from ..data.text import normalise_text
 from ..errors import DataFormatError
 
 __all__ = ["read_conversations", "parse_conversations", "FORMATS"]
@@ -183,13 +186,13 @@ def _utterances_to_conversation(rows: list[tuple[int, dict]], name: str, cid: st
         text = next((row[k] for k in _TEXT_KEYS if k in row), None)
         if text is None:
             raise DataFormatError("no 'text' field", path=name, line=lineno)
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str) or not normalise_text(text):
             raise DataFormatError("empty or whitespace-only utterance", path=name, line=lineno)
         speaker = row.get("speaker")
         if speaker is None or not str(speaker).strip():
             missing += 1
             speaker = DEFAULT_SPEAKER
-        utts.append(Utterance(text, str(speaker), id=None if row.get("id") is None else str(row["id"])))
+        utts.append(Utterance(normalise_text(text), str(speaker), id=None if row.get("id") is None else str(row["id"])))
     if missing:
         warnings.warn(f"{name}: conversation {cid}: {missing} utterance(s) without a speaker; assuming one "
                       f"speaker {DEFAULT_SPEAKER!r}", stacklevel=4)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from .conversation import Conversation, Utterance, as_conversation
+from .text import normalise_text
 from .labels import EKMAN7, LABEL_SPACES, TASKS, LabelSpace, label_space, to_ekman
 from .registry import (DATASETS, DatasetSpec, dataset_checksums, dataset_files, file_dataset, get_dataset,
                        load_dataset)
@@ -19,7 +20,7 @@ from .export import export_dataset, write_dataset_file
 from .validate import FileCheck, check_file
 
 __all__ = [
-    "Utterance", "Conversation", "as_conversation",
+    "Utterance", "Conversation", "as_conversation", "normalise_text",
     "LabelSpace", "label_space", "LABEL_SPACES", "TASKS", "EKMAN7", "to_ekman",
     "DATASETS", "DatasetSpec", "get_dataset", "load_dataset", "dataset_files", "dataset_checksums",
     "LoadReport", "download_dataset",

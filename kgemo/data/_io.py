@@ -12,24 +12,12 @@ from ..errors import DataFormatError, DataNotFoundError
 from ..storage import data_root, kgemo_home
 from .conversation import Conversation
 from .report import LoadReport
+from .text import repair_c1  # noqa: F401  (moved to kgemo.data.text; still importable from here)
 
 logger = logging.getLogger("kgemo.data")
 
 # Lone surrogates are what "surrogateescape" turns undecodable bytes into; a row containing one had bad UTF-8.
 _BAD_BYTES = re.compile("[\udc80-\udcff]")
-
-# MELD's CSVs are valid UTF-8 but carry Windows-1252 punctuation as C1 control characters (U+0092 for the
-# apostrophe in "company\x92s", U+0085 for "…", U+0097 for "—"): cp1252 bytes that were decoded as Latin-1 once
-# upstream. C1 controls never occur in real dialogue text, so mapping each one to the cp1252 character it stands
-# for is lossless for these files. The five code points cp1252 leaves undefined stay as they are.
-_C1_TO_CP1252 = {}
-for _b in range(0x80, 0xA0):
-    try:
-        _C1_TO_CP1252[_b] = bytes([_b]).decode("cp1252")
-    except UnicodeDecodeError:
-        pass
-del _b
-
 
 #: Split names used everywhere in kgemo, and the spellings datasets use for them.
 SPLITS = ("train", "dev", "test")
@@ -42,11 +30,6 @@ def canonical_split(split: str) -> str:
     if name not in SPLITS:
         raise ValueError(f"unknown split {split!r}; splits are {SPLITS}")
     return name
-
-
-def repair_c1(text: str) -> str:
-    """Map C1 control characters (U+0080–U+009F) to the Windows-1252 characters they stand for."""
-    return text.translate(_C1_TO_CP1252)
 
 
 def has_bad_bytes(text: str) -> bool:

@@ -1,12 +1,14 @@
 """The conversation schema every part of kgemo reads: :class:`Utterance` and :class:`Conversation`."""
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import DataFormatError
 from .labels import TASKS
+from .text import normalise_text
 
 __all__ = ["Utterance", "Conversation", "as_conversation"]
 
@@ -129,9 +131,15 @@ def as_conversation(obj: Conversation | Sequence[Any] | Mapping[str, Any], id: s
     Accepted: a :class:`Conversation`; a dict with ``utterances``; a list of ``{"speaker", "text"}`` dicts; a list of
     ``(speaker, text)`` pairs; a list of plain strings (one speaker assumed, with a warning). A missing speaker is
     allowed with a warning; an empty or whitespace-only utterance is an error naming its position.
+
+    Every text goes through :func:`~kgemo.data.text.normalise_text`, the normaliser the dataset loaders use, so a
+    raw MELD line annotates as the text the model was trained on (a conversation whose texts are already
+    normalised, such as a loader's, is returned as it is).
     """
     if isinstance(obj, Conversation):
-        return obj
+        if all(normalise_text(u.text) == u.text for u in obj.utterances):
+            return obj
+        return dataclasses.replace(obj, utterances=[_normalised(u) for u in obj.utterances])
     if isinstance(obj, Mapping):
         if "utterances" not in obj:
             raise DataFormatError("a conversation dict needs an 'utterances' list", dialogue=id)
@@ -148,7 +156,7 @@ def as_conversation(obj: Conversation | Sequence[Any] | Mapping[str, Any], id: s
         labels: Mapping[str, str] = {}
         uid = None
         if isinstance(item, Utterance):
-            utts.append(item)
+            utts.append(_normalised(item))
             continue
         if isinstance(item, Mapping):
             text, speaker = item.get("text", item.get("utterance")), item.get("speaker")
@@ -160,13 +168,18 @@ def as_conversation(obj: Conversation | Sequence[Any] | Mapping[str, Any], id: s
         else:
             raise DataFormatError(f"utterance {k + 1}: expected a dict, a (speaker, text) pair or a string, "
                                   f"got {item!r:.80}", dialogue=id)
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str) or not normalise_text(text):
             raise DataFormatError(f"utterance {k + 1} is empty or has no 'text'", dialogue=id)
         if speaker is None or (isinstance(speaker, str) and not speaker.strip()):
             missing_speaker += 1
             speaker = DEFAULT_SPEAKER
-        utts.append(Utterance(text, str(speaker), labels, None if uid is None else str(uid)))
+        utts.append(Utterance(normalise_text(text), str(speaker), labels, None if uid is None else str(uid)))
     if missing_speaker:
         warnings.warn(f"conversation {id}: {missing_speaker} utterance(s) without a speaker; "
                       f"assuming one speaker {DEFAULT_SPEAKER!r}", stacklevel=2)
     return Conversation(id, utts)
+
+
+def _normalised(u: Utterance) -> Utterance:
+    text = normalise_text(u.text)
+    return u if text == u.text else dataclasses.replace(u, text=text)

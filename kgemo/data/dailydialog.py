@@ -33,6 +33,7 @@ from .labels import label_space
 from .report import LoadReport
 from ._io import (Problems, canonical_split, dataset_dir, finish, has_bad_bytes, party, read_text, require,
                   split_lines)
+from .text import normalise_text
 
 __all__ = ["load_dailydialog", "dailydialog_files", "choose_layout", "LAYOUTS"]
 
@@ -168,7 +169,7 @@ def _load_convlab(path: Path, split: str, problems: Problems) -> list[Conversati
             except DataFormatError as exc:
                 problems("unknown_label", exc, "dialogue")
                 break
-            utts.append(Utterance(text.strip(), _CONVLAB_SPEAKER.get(speaker, speaker), labels, str(i)))
+            utts.append(Utterance(normalise_text(text), _CONVLAB_SPEAKER.get(speaker, speaker), labels, str(i)))
         else:
             if not utts:
                 problems("empty_utterance", DataFormatError("dialogue has no turns", path=where,
@@ -252,7 +253,7 @@ def _load_original(text_path: Path, act_path: Path, emotion_path: Path, *, split
     conversations = []
     for k, (line, act_line, emotion_line) in enumerate(zip(texts, act_lines, emotion_lines)):
         n = k + 1
-        utts = [u.strip() for u in line.split(_EOU)]
+        utts = [normalise_text(u) for u in line.split(_EOU)]
         if utts and utts[-1] == "":
             utts.pop()  # the text after the last __eou__
         if bad_bytes and has_bad_bytes(line):

@@ -22,7 +22,8 @@ from ..errors import DataFormatError
 from .conversation import Conversation, Utterance
 from .labels import label_space
 from .report import LoadReport
-from ._io import Problems, canonical_split, csv_records, dataset_dir, finish, repair_c1, require
+from ._io import Problems, canonical_split, csv_records, dataset_dir, finish, require
+from .text import normalise_text
 
 __all__ = ["load_emorynlp", "emorynlp_files", "parse_speakers"]
 
@@ -90,7 +91,7 @@ def load_emorynlp(split: str, root: str | Path | None = None, strict: bool = Tru
                 f"{[row[c] for c in ('Season', 'Episode', 'Scene_ID', 'Utterance_ID')]}", path=path, line=line))
             continue
         dia = _scene_id(key)
-        text = repair_c1(row["Utterance"]).strip()
+        text = normalise_text(row["Utterance"])
         if not text:
             problems("empty_utterance", DataFormatError("empty utterance", path=path, line=line, dialogue=dia))
             continue

@@ -26,6 +26,7 @@ from .labels import label_space
 from .report import LoadReport
 from ._io import (Problems, canonical_split, dataset_dir, finish, has_bad_bytes, party, read_text, require,
                   split_lines)
+from .text import normalise_text
 
 __all__ = ["load_iemocap", "iemocap_files"]
 
@@ -115,7 +116,7 @@ def load_iemocap(split: str, root: str | Path | None = None, strict: bool = True
                 f"speaker {names.index('') + 1} is empty", path=spk_path, line=n, dialogue=dia), "dialogue")
             continue
         conversations.append(Conversation(
-            dia, [Utterance(t.strip(), s, {"emotion": e}, str(i))
+            dia, [Utterance(normalise_text(t), s, {"emotion": e}, str(i))
                   for i, (t, s, e) in enumerate(zip(texts, names, labels))], "iemocap", split))
     return finish(report, conversations)
 

@@ -59,6 +59,7 @@ from .conversation import Conversation, Utterance
 from .labels import LABEL_SPACES, TASKS, LabelSpace
 from .report import LoadReport
 from ._io import SPLITS, Problems, canonical_split, finish, has_bad_bytes, read_text, split_lines
+from .text import normalise_text
 
 __all__ = ["SplitRule", "FileHeader", "FileProblem", "ParsedFile", "is_file_dataset", "header_path", "read_header",
            "parse_file", "load_file", "file_paths", "CONVERSATION_KEYS", "TURN_KEYS", "SUFFIX"]
@@ -475,7 +476,7 @@ def _parse_line(line: str, n: int, path: Path, header: FileHeader) -> _Record | 
         if not isinstance(text, str):
             return problem("empty_utterance", f"{at}missing 'text'" if text is None else
                            f"{at}'text' must be a string, got {type(text).__name__}", cid, split)
-        if not text.strip():
+        if not normalise_text(text):
             return problem("empty_utterance", f"{at}empty text", cid, split)
         speaker = turn.get("speaker")
         if isinstance(speaker, int) and not isinstance(speaker, bool):
@@ -503,7 +504,7 @@ def _parse_line(line: str, n: int, path: Path, header: FileHeader) -> _Record | 
         uid = turn.get("id")
         if uid is not None and (isinstance(uid, bool) or not isinstance(uid, (str, int))):
             return problem("malformed_row", f"{at}'id' must be a string or number, got {uid!r:.40}", cid, split)
-        utts.append(Utterance(text.strip(), speaker.strip(), labels, None if uid is None else str(uid)))
+        utts.append(Utterance(normalise_text(text), speaker.strip(), labels, None if uid is None else str(uid)))
     reply = obj.get("reply_to")
     if reply is not None:
         ok = isinstance(reply, list) and all(

@@ -27,6 +27,7 @@ from .labels import label_space
 from .report import LoadReport
 from ._io import (Problems, canonical_split, dataset_dir, finish, has_bad_bytes, party, read_text, require,
                   split_lines)
+from .text import normalise_text
 
 __all__ = ["load_mastodon", "mastodon_files", "parse_adjacency"]
 
@@ -144,7 +145,7 @@ def load_mastodon(split: str, root: str | Path | None = None, strict: bool = Tru
             except DataFormatError as exc:
                 problems("unknown_label", exc, "dialogue")
                 break
-            utts.append(Utterance(text.strip(), speakers[i], labels, str(i)))
+            utts.append(Utterance(normalise_text(text), speakers[i], labels, str(i)))
         else:
             conversations.append(Conversation(str(k), utts, "mastodon", split, reply_to=links))
     return finish(report, conversations)

@@ -7,8 +7,9 @@ negative).
 
 Text decoding: the files are read as UTF-8 (a bad byte is a :class:`~kgemo.errors.DataFormatError` naming file
 and line, or a skipped row with ``strict=False``). The official files are valid UTF-8 but hold Windows-1252
-punctuation as C1 control characters (``company\\x92s``); :func:`~kgemo.data._io.repair_c1` maps those to the
-characters they stand for (``company’s``), which is lossless for this release.
+punctuation as C1 control characters (``company\\x92s``); :func:`~kgemo.data.text.normalise_text` (the one
+normaliser every loader and annotation input share) maps those to the characters they stand for (``company’s``),
+which is lossless for this release.
 
 Published counts: 9989 / 1109 / 2610 utterances in 1038 / 114 / 280 dialogues (train ``Dialogue_ID`` 60 is absent
 in the official release).
@@ -22,7 +23,8 @@ from ..errors import DataFormatError
 from .conversation import Conversation, Utterance
 from .labels import label_space
 from .report import LoadReport
-from ._io import Problems, canonical_split, csv_records, dataset_dir, finish, repair_c1, require
+from ._io import Problems, canonical_split, csv_records, dataset_dir, finish, require
+from .text import normalise_text
 
 __all__ = ["load_meld", "meld_files"]
 
@@ -70,7 +72,7 @@ def load_meld(split: str, root: str | Path | None = None, strict: bool = True,
                 f"Dialogue_ID / Utterance_ID must be integers, got {row['Dialogue_ID']!r} / "
                 f"{row['Utterance_ID']!r}", path=path, line=line))
             continue
-        text, speaker = repair_c1(row["Utterance"]).strip(), row["Speaker"].strip()
+        text, speaker = normalise_text(row["Utterance"]), row["Speaker"].strip()
         if not text:
             problems("empty_utterance", DataFormatError("empty utterance", path=path, line=line, dialogue=dia))
             continue

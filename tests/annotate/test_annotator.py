@@ -350,3 +350,29 @@ def test_occlusion_ranks_concepts_by_what_removing_them_does(tiny_encoder, tiny_
     assert occl[i].concepts[0].effect == pytest.approx(float(full[y] - less[y]), abs=1e-5)
     with pytest.raises(ValueError, match="evidence"):
         Annotator(model, pipe, events=None, device="cpu", evidence="gradients")
+
+
+def test_a_meld_row_annotates_the_same_from_the_loader_or_from_a_json_file(ket_annotator, tmp_path):
+    """The raw CSV text (cp1252 punctuation as C1 characters) given to `annotate` through a JSON file reaches the
+    model as the MELD loader's text: one normaliser (kgemo.data.normalise_text) on both paths."""
+    import json
+
+    from kgemo.annotate.inputs import read_conversations
+    from kgemo.data.meld import load_meld
+
+    raw = [("Chandler", "I got the job at my company\x92s shelter\x85 "), ("Joey", "\x93Nice\x94 \x97 happy dog!")]
+    (tmp_path / "meld").mkdir()
+    header = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime\n"
+    rows = "".join(f'{i + 1},"{t}",{s},joy,positive,0,{i},1,1,"0","0"\n' for i, (s, t) in enumerate(raw))
+    (tmp_path / "meld" / "dev_sent_emo.csv").write_text(header + rows, encoding="utf-8")
+    loaded = load_meld("dev", root=tmp_path)[0]
+    (tmp_path / "row.json").write_text(json.dumps({"id": "0", "utterances": [{"speaker": s, "text": t}
+                                                                            for s, t in raw]}), encoding="utf-8")
+    from_file = read_conversations(tmp_path / "row.json")[0]
+    assert loaded.texts != [t for _, t in raw]                  # the loader did change the text...
+    assert ket_annotator.annotate(from_file).to_dict() == ket_annotator.annotate(loaded).to_dict()
+    assert ket_annotator.annotate([{"speaker": s, "text": t} for s, t in raw]).to_dict()["utterances"] == \
+        ket_annotator.annotate(loaded).to_dict()["utterances"]
+    # ...and the raw text would not have been the same input: the test encoder tells the two apart.
+    enc = ket_annotator.pipeline.encoder
+    assert not np.array_equal(enc.encode([raw[0][1]]), enc.encode([loaded.texts[0]]))
