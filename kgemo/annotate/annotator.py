@@ -23,6 +23,7 @@ import torch
 from ..data.conversation import Conversation, as_conversation
 from ..devices import pick_device
 from ..errors import KgemoError
+from .calibration import Calibration
 from .result import AnnotationResult, ConceptEvidence, EventEvidence, UtteranceAnnotation
 
 __all__ = ["Annotator", "DEFAULT_MODEL_DIR", "DEFAULT_EVENT_RELATIONS", "resolve_model_path"]
@@ -110,6 +111,11 @@ class Annotator:
             :math:`w_c`, no extra pass).
         occlusion_max_utterances: longer conversations get the attention ranking (with a warning naming them):
             each occluded copy is the whole conversation, so occlusion costs grow with the square of its length.
+        calibration: temperatures that turn the model's probabilities into calibrated ones
+            (:class:`~kgemo.annotate.calibration.Calibration`, or ``{task: T}``); every probability shown — the
+            results' ``probabilities``, hence table, JSON, HTML and RDF, and the occlusion effects — is
+            :math:`\mathrm{softmax}(\mathbf z / T)`; labels stay the argmax. ``None``: as the model gives them.
+            :meth:`from_pretrained` loads the folder's ``calibration.json`` (``kgemo calibrate``).
 
     Example:
         >>> from kgemo import Annotator
@@ -124,7 +130,7 @@ class Annotator:
     def __init__(self, model, pipeline, events: Any = "default", top_k: int = 5, top_events: int = 1,
                  event_relations: Sequence[str] = DEFAULT_EVENT_RELATIONS, batch_size: int = 16,
                  device: str | torch.device | None = None, compute_threads: int | None = 1, name: str | None = None,
-                 evidence: str = "occlusion", occlusion_max_utterances: int = 512):
+                 evidence: str = "occlusion", occlusion_max_utterances: int = 512, calibration: Any = None):
         if evidence not in ("occlusion", "attention"):
             raise ValueError(f"evidence must be 'occlusion' or 'attention', got {evidence!r}")
         if top_k < 0 or top_events < 0 or batch_size < 1:
@@ -146,11 +152,14 @@ class Annotator:
         # stays fast).
         self.transform = pipeline.transform
         self.events = self._load_events(events)
+        if calibration is not None and not isinstance(calibration, Calibration):
+            calibration = Calibration({str(t): float(v) for t, v in dict(calibration).items()}, split="given")
+        self.calibration: Calibration | None = calibration
 
     # -- construction ---------------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = "default", device: str | torch.device | None = None, *,
-                        encoder: Any = None, **kwargs: Any) -> "Annotator":
+                        encoder: Any = None, calibration: Any = "auto", **kwargs: Any) -> "Annotator":
         """Load a model folder and rebuild its input pipeline from the spec saved with it.
 
         Args:
@@ -159,6 +168,8 @@ class Annotator:
             device: ``"cpu"``, ``"cuda"``...; default CUDA when available.
             encoder: use this sentence encoder instead of the one the spec names (it must produce the same
                 features; tests pass a tiny one).
+            calibration: ``"auto"``: the folder's ``calibration.json`` when it has one fitted for these weights
+                (``kgemo calibrate``); ``None``: the model's own probabilities; or temperatures ``{task: T}``.
             kwargs: :class:`Annotator` options (``top_k``, ``events``, ``batch_size``...).
         """
         from ..pipeline import load_model_and_pipeline
@@ -167,7 +178,9 @@ class Annotator:
         dev = pick_device(device)
         model, pipeline, _ = load_model_and_pipeline(path, dev, encoder=encoder)
         kwargs.setdefault("name", "default" if str(name_or_path) == "default" else str(path))
-        return cls(model, pipeline, device=dev, **kwargs)
+        if isinstance(calibration, str) and calibration == "auto":
+            calibration = Calibration.load(path)
+        return cls(model, pipeline, device=dev, calibration=calibration, **kwargs)
 
     def _load_events(self, events: Any):
         if events is None or events is False:
@@ -194,6 +207,8 @@ class Annotator:
                "knowledge": {k: s.to_dict().get("path", "custom") for k, s in self.pipeline.knowledge_settings.items()}}
         if self.events is not None:
             out["events"] = getattr(self.events, "id", type(self.events).__name__)
+        if self.calibration is not None:
+            out["calibration"] = {"temperatures": dict(self.calibration.temperatures), "split": self.calibration.split}
         return out
 
     # -- the verbs --------------------------------------------------------------------------------------------
@@ -315,12 +330,13 @@ class Annotator:
             for batch, p, ev in predict_batches(self.model, graphs, self.transform, self.batch_size, self.device,
                                                 explain=explain):
                 n_graphs = batch.num_graphs
-                labels_b, probs_b = self._labels(p)
+                shown = self._calibrated(p)                       # what every probability shown is
+                labels_b, probs_b = self._labels(p, shown)
                 labels += labels_b
                 probs += probs_b
                 if self.evidence == "occlusion" and "concept_edge_weight" in ev and top_k > 0:
                     ranked = self._concepts(batch, ev, None)      # every concept, then by its occlusion effect
-                    concepts += self._by_effect(graphs[g_start:g_start + n_graphs], p, ranked, top_k,
+                    concepts += self._by_effect(graphs[g_start:g_start + n_graphs], shown, ranked, top_k,
                                                 convs[g_start:g_start + n_graphs])
                 else:
                     concepts += self._concepts(batch, ev, top_k)
@@ -340,16 +356,23 @@ class Annotator:
             results.append(AnnotationResult(c.id, utts, info, list(self.tasks), graph))
         return results
 
-    def _labels(self, probs: Mapping[str, torch.Tensor]):
-        """Per utterance: task → argmax label, and task → label → probability (rounded)."""
+    def _calibrated(self, probs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The probabilities to show: the model's, temperature-scaled per task when the annotator is calibrated."""
+        if self.calibration is None:
+            return dict(probs)
+        return {task: self.calibration.apply(task, p) for task, p in probs.items()}
+
+    def _labels(self, probs: Mapping[str, torch.Tensor], shown: Mapping[str, torch.Tensor] | None = None):
+        """Per utterance: task → argmax label of the model's ``probs``, and task → label → probability (``shown``,
+        default ``probs``; rounded)."""
+        shown = probs if shown is None else shown
         n = next(iter(probs.values())).shape[0]
         labels: list[dict[str, str]] = [{} for _ in range(n)]
         out: list[dict[str, dict[str, float]]] = [{} for _ in range(n)]
         for task, p in probs.items():
             names = list(self.model.label_spaces[task].labels)
-            arr = p.numpy()
-            best = arr.argmax(1)
-            rounded = np.round(arr.astype(np.float64), _DIGITS).tolist()
+            best = p.numpy().argmax(1)                          # the model's label, whatever the temperature
+            rounded = np.round(shown[task].numpy().astype(np.float64), _DIGITS).tolist()
             for i in range(n):
                 labels[i][task] = names[best[i]]
                 out[i][task] = dict(zip(names, rounded[i]))
@@ -374,7 +397,8 @@ class Annotator:
                 src, _, utt, ok = concept_edges(g)
                 groups = {i: np.unique(src[ok & (utt == i)]) for i in range(n) if mine[i]}
                 effects = occlusion_effects(self.model, g, self.transform, task, probs[task][start:start + n],
-                                            groups, utt, src, ok, device=self.device)
+                                            groups, utt, src, ok, device=self.device,
+                                            temperature=self._temperature(task))
                 names = self.kb.concepts
                 kid = g["concept"].kid.numpy()
                 for i, nodes in groups.items():
@@ -384,6 +408,9 @@ class Annotator:
             out += [m[:top_k] for m in mine]
             start += n
         return out
+
+    def _temperature(self, task: str) -> float:
+        return 1.0 if self.calibration is None else self.calibration.temperature(task)
 
     def _concepts(self, batch, ev: Mapping[str, torch.Tensor], top_k: int | None) -> list[list[ConceptEvidence]]:
         r"""Top-``top_k`` concepts per utterance of ``batch`` (all with ``None``), by

@@ -60,7 +60,8 @@ def keep_edges(store: Any, keep: torch.Tensor) -> None:
 @torch.no_grad()
 def occlusion_effects(model: Any, g: HeteroData, transform: Any, task: str, p_full: torch.Tensor,
                       groups: dict[int, np.ndarray], edge_utt: np.ndarray, edge_src: np.ndarray,
-                      edge_ok: np.ndarray, batch_size: int = 256, device: Any = "cpu") -> dict[int, np.ndarray]:
+                      edge_ok: np.ndarray, batch_size: int = 256, device: Any = "cpu",
+                      temperature: float = 1.0) -> dict[int, np.ndarray]:
     """:math:`\\Delta_{c,i}` for every concept node ``c`` in ``groups[i]`` (utterance ``i`` → its concept nodes).
 
     Args:
@@ -68,12 +69,14 @@ def occlusion_effects(model: Any, g: HeteroData, transform: Any, task: str, p_fu
         g: the conversation's graph (features attached by ``transform`` per batch).
         transform: the pipeline's per-batch feature transform, or ``None``.
         task: the task whose predicted label is explained.
-        p_full: ``[N, classes]`` probabilities of the unperturbed graph.
+        p_full: ``[N, classes]`` probabilities of the unperturbed graph (calibrated with ``temperature``).
         groups: utterance → concept node ids to score.
         edge_utt, edge_src: per concept edge, the utterance of its token and its concept node.
         edge_ok: per concept edge, whether it may be removed (the word's own concept stays).
         batch_size: perturbed copies per forward pass.
         device: where the model runs.
+        temperature: the task's calibration temperature: the perturbed copies' probabilities are
+            :math:`\\mathrm{softmax}(\\mathbf z / T)` like ``p_full``'s, so an effect is a drop of the probability shown.
     """
     jobs = [(i, c) for i, nodes in groups.items() for c in nodes]
     effects: dict[int, list[float]] = {i: [] for i in groups}
@@ -81,7 +84,9 @@ def occlusion_effects(model: Any, g: HeteroData, transform: Any, task: str, p_fu
         chunk = jobs[a:a + batch_size]
         batch = drop_edges(g, [edge_ok & (edge_utt == i) & (edge_src == c) for i, c in chunk])
         batch = (transform(batch) if transform is not None else batch).to(device)
-        probs = torch.softmax(model(batch)[task].float(), -1).cpu()
+        logits = model(batch)[task].float()
+        probs = (torch.softmax(logits, -1) if temperature == 1.0 else
+                 torch.softmax(logits.double() / float(temperature), -1)).cpu()
         n = g["utterance"].num_nodes
         for m, (i, _) in enumerate(chunk):
             y = int(p_full[i].argmax())

@@ -31,7 +31,7 @@ from ..errors import KgemoError
 __all__ = ["main", "build_parser"]
 
 #: Command groups, each a module in this package exposing ``add_parser(subparsers)``.
-GROUPS = ("data", "encoders", "kb", "train", "finetune", "evaluate", "annotate", "report")
+GROUPS = ("data", "encoders", "kb", "train", "finetune", "evaluate", "calibrate", "annotate", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -162,6 +162,13 @@ BAD: dict[str, list[tuple[str, list[str], list[str]]]] = {
         ("unreadable", ["evaluate", "{garbage_json}"], ["model", "{garbage_json}", "not a folder"]),
         ("unreadable", ["evaluate", "{bad_cache}"], ["config.json", "not valid JSON"]),
     ],
+    "calibrate": [
+        ("wrong", ["calibrate", "{folder}", "--split", "nope"], ["--split", "invalid choice: 'nope'"]),
+        ("wrong", ["calibrate", "{folder}", "--dataset", "nope"], ["--dataset", "nope"]),
+        ("missing", ["calibrate", "{missing_dir}"], ["{missing_dir}", "no such model folder"]),
+        ("unreadable", ["calibrate", "{garbage_json}"], ["{garbage_json}", "not a kgemo model folder"]),
+        ("unreadable", ["calibrate", "{bad_cache}"], ["config.json", "not valid JSON"]),
+    ],
     "annotate": [
         ("wrong", ["annotate", "{garbage_json}", "--top-k", "-1"], ["--top-k", "-1 is negative"]),
         ("wrong", ["annotate", "{garbage_json}", "--format", "xml"], ["--format", "invalid choice: 'xml'"]),
