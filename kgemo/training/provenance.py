@@ -113,7 +113,7 @@ def environment() -> dict[str, Any]:
     """Python, torch, CPU architecture and torch threads: what may move the last bits between machines."""
     import torch
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine(),
+    return {"python": platform.python_version(), "torch": str(torch.__version__), "machine": platform.machine(),
             "threads": torch.get_num_threads(), "platform": sys.platform}
 
 
