@@ -26,12 +26,18 @@ from ..errors import KgemoError
 from .calibration import Calibration
 from .result import AnnotationResult, ConceptEvidence, EventEvidence, UtteranceAnnotation
 
-__all__ = ["Annotator", "DEFAULT_MODEL_DIR", "DEFAULT_EVENT_RELATIONS", "resolve_model_path"]
+__all__ = ["Annotator", "DEFAULT_MODEL_DIR", "DEFAULT_EVENT_RELATIONS", "MIN_EVENT_SIMILARITY", "resolve_model_path"]
 
 #: The embedded default model, shipped as package data.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "resources" / "models" / "default"
 #: ATOMIC relations shown by default: how the speaker feels, how others feel, why the speaker said/did it.
 DEFAULT_EVENT_RELATIONS = ("xReact", "oReact", "xIntent")
+#: The cosine similarity between an utterance and its nearest ATOMIC head from which that head's inferences are
+#: shown for a model that does not read events (KET, the default): chosen on MELD + DailyDialog dev by
+#: scripts/atomic_threshold.py (docs/atomic_threshold.json, docs/annotate.md). ``None``: no similarity qualified —
+#: above none did the nearest head's xReact / oReact agree with the gold emotion's valence clearly more often than
+#: a random head's — so such retrieved events are not shown unless asked for (``min_event_similarity``).
+MIN_EVENT_SIMILARITY: float | None = None
 _DIGITS = 6
 
 
@@ -91,9 +97,15 @@ class Annotator:
     Args:
         model: a loaded :class:`~kgemo.models.KGModel`.
         pipeline: the model's :class:`~kgemo.pipeline.InputPipeline`.
-        events: ATOMIC evidence provider: ``"default"`` (the bundled ATOMIC slice, nearest-event retrieval with
-            the pipeline's own utterance embeddings), an :class:`~kgemo.knowledge.AtomicRetriever`, a COMET
-            generator (``generate(texts, relations, k)``), or ``None`` for no events.
+        events: ATOMIC evidence provider for models that do not read events: ``"default"`` (the bundled ATOMIC
+            slice, nearest-event retrieval with the pipeline's own utterance embeddings), an
+            :class:`~kgemo.knowledge.AtomicRetriever`, a COMET generator (``generate(texts, relations, k)``), or
+            ``None`` for no events. Models over the event graph (COSMIC, TODKAT) always show the events they
+            weighed.
+        min_event_similarity: a retrieved event (nearest ATOMIC head) is shown only when the utterance's cosine
+            similarity to that head is at least this; ``None`` (:data:`MIN_EVENT_SIMILARITY`, chosen on dev
+            data): no retrieved event is shown, and nothing is retrieved. Each shown event keeps the head it
+            matched (``head``) and the similarity (``score``), so a reader can judge the match.
         top_k: concepts kept per utterance.
         top_events: events kept per utterance and relation.
         event_relations: ATOMIC relations to show.
@@ -130,7 +142,8 @@ class Annotator:
     def __init__(self, model, pipeline, events: Any = "default", top_k: int = 5, top_events: int = 1,
                  event_relations: Sequence[str] = DEFAULT_EVENT_RELATIONS, batch_size: int = 16,
                  device: str | torch.device | None = None, compute_threads: int | None = 1, name: str | None = None,
-                 evidence: str = "occlusion", occlusion_max_utterances: int = 512, calibration: Any = None):
+                 evidence: str = "occlusion", occlusion_max_utterances: int = 512, calibration: Any = None,
+                 min_event_similarity: float | None = MIN_EVENT_SIMILARITY):
         if evidence not in ("occlusion", "attention"):
             raise ValueError(f"evidence must be 'occlusion' or 'attention', got {evidence!r}")
         if top_k < 0 or top_events < 0 or batch_size < 1:
@@ -151,6 +164,7 @@ class Annotator:
         # Concept embeddings: the pipeline's table — the cached full one, or just the concepts met (a fresh install
         # stays fast).
         self.transform = pipeline.transform
+        self.min_event_similarity = None if min_event_similarity is None else float(min_event_similarity)
         self.events = self._load_events(events)
         if calibration is not None and not isinstance(calibration, Calibration):
             calibration = Calibration({str(t): float(v) for t, v in dict(calibration).items()}, split="given")
@@ -185,6 +199,9 @@ class Annotator:
     def _load_events(self, events: Any):
         if events is None or events is False:
             return None
+        if self.min_event_similarity is None and not self._explains_events() and (
+                isinstance(events, str) or hasattr(events, "search_vectors") or hasattr(events, "retriever")):
+            return None  # no retrieved event would be close enough to be shown: do not retrieve
         if isinstance(events, str):
             from ..knowledge import AtomicRetriever
 
@@ -207,6 +224,8 @@ class Annotator:
                "knowledge": {k: s.to_dict().get("path", "custom") for k, s in self.pipeline.knowledge_settings.items()}}
         if self.events is not None:
             out["events"] = getattr(self.events, "id", type(self.events).__name__)
+            if hasattr(self.events, "search_vectors"):
+                out["min_event_similarity"] = self.min_event_similarity
         if self.calibration is not None:
             out["calibration"] = {"temperatures": dict(self.calibration.temperatures), "split": self.calibration.split}
         return out
@@ -507,8 +526,10 @@ class Annotator:
                 hits = self.events.search_vectors(feats, k=k, relations=rels)
             else:  # another encoder than the model's: the queries must be encoded in its space
                 hits = self.events.search([u.text for c in convs for u in c.utterances], k=k, relations=rels)
+            least = self.min_event_similarity
             return [[EventEvidence(h.head, h.relation, h.tail, round(float(h.score), _DIGITS))
-                     for r in rels for h in row.get(r, [])] for row in hits]
+                     for r in rels for h in row.get(r, []) if least is not None and h.score >= least]
+                    for row in hits]
         texts = [u.text for c in convs for u in c.utterances]
         gens = self.events.generate(texts, rels, k=k)
         return [[EventEvidence(t, r, tail, round(1.0 / (rank + 1), _DIGITS), "comet", "comet")

@@ -26,7 +26,10 @@ def _fmt_event(u) -> str:
     if not u.events:
         return "-"
     e = max(u.events, key=lambda e: (e.relation == "xReact", e.score))  # how the speaker feels reads best
-    return f"{e.relation}: {e.tail}"
+    # The ATOMIC event the inference belongs to, so a reader can judge the match (a COMET tail's head is the
+    # utterance itself: nothing to add).
+    matched = f" (≈ {e.head})" if e.head and e.head != u.text else ""
+    return f"{e.relation}: {e.tail}{matched}"
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -38,7 +41,8 @@ def format_table(results: Iterable, width: int | None = None, top: int = 3) -> s
 
     Columns: ``#``, speaker, utterance (wrapped), one column per task (``label prob``), the top ``top``
     concepts with their effects (occlusion ranking: how much the predicted label's probability drops without the
-    concept) or their utterance weights (attention ranking), and one ATOMIC event (the best ``xReact`` if any);
+    concept) or their utterance weights (attention ranking), and one ATOMIC event (the best ``xReact`` if any, with
+    the ATOMIC head it was matched to: ``xReact: relieved (≈ PersonX gets the job)``);
     the evidence columns only when a conversation has such evidence. Long cells wrap within their column, so the
     table fits ``width`` (default: the terminal's, at least 80).
 

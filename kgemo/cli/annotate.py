@@ -15,6 +15,19 @@ from .argtypes import count as _count, output_file, positive as _positive
 __all__ = ["add_parser", "run"]
 
 
+def _similarity(text: str) -> float:
+    """A cosine similarity in [-1, 1] (argparse type)."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not -1.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not a cosine similarity (between -1 and 1)")
+    return value
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("annotate", help="annotate a conversation file (JSON, JSONL or CSV of speaker,text; - = stdin)",
                        description="Label each utterance (emotion; sentiment/act for joint models) with the "
@@ -30,6 +43,10 @@ def add_parser(sub) -> None:
     p.add_argument("--top-k", type=_count, default=5, help="concepts per utterance (default: %(default)s; the table "
                    "shows up to 3)")
     p.add_argument("--events", type=_count, default=1, help="ATOMIC events per relation (0 = none; default: 1)")
+    p.add_argument("--min-event-similarity", type=_similarity, default=None, metavar="S",
+                   help="for a model that does not read ATOMIC (KET, the default), show the inferences of the nearest "
+                   "ATOMIC event when the utterance's cosine similarity to it is at least S (default: none shown; "
+                   "no similarity made them clearly better than a random event's on dev data, see docs/annotate.md)")
     p.add_argument("--evidence", choices=["occlusion", "attention"], default="occlusion",
                    help="rank concepts by occlusion (what removing each does to the label; default) or by the "
                    "model's attention weights (one forward pass: faster on large inputs)")
@@ -96,7 +113,7 @@ def _run(args) -> int:
     conversations = read_conversations(args.input, args.input_format)
     ann = Annotator.from_pretrained(args.model, device=args.device, top_k=args.top_k, top_events=args.events,
                                     events="default" if args.events > 0 else None, batch_size=args.batch_size,
-                                    evidence=args.evidence)
+                                    evidence=args.evidence, min_event_similarity=args.min_event_similarity)
     results = ann.annotate_many(conversations, batch_size=args.batch_size)
     if args.html:
         results = list(results)  # the page needs them all; the text output below then reads the list

@@ -61,4 +61,7 @@ def joint_model_dir(tmp_path, tiny_encoder):
 def ket_annotator(ket_model_dir, tiny_encoder, tiny_atomic):
     from kgemo.annotate import Annotator
 
-    return Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=tiny_atomic)
+    # Every retrieved event whatever its similarity: these tests are about retrieval and its outputs; the
+    # similarity threshold (none shown by default) has tests of its own (test_annotator.py).
+    return Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=tiny_atomic,
+                                     min_event_similarity=-1.0)

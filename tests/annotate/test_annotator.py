@@ -120,7 +120,8 @@ def test_events_come_from_the_pipeline_features_not_a_second_encoding(ket_model_
         return inner(texts)
 
     tiny_encoder.encode = recording
-    ann = Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=tiny_atomic)
+    ann = Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=tiny_atomic,
+                                    min_event_similarity=-1.0)
     assert tiny_atomic.index is not None  # heads encoded up front, so only query-time encoding is recorded below
     seen.clear()
     res = ann.annotate(CONVERSATION)
@@ -137,7 +138,7 @@ def test_events_off_and_more_per_relation(ket_model_dir, tiny_encoder, tiny_atom
     off = Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=None)
     assert all(u.events == [] for u in off.annotate(CONVERSATION))
     two = Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=tiny_atomic,
-                                    top_events=2, event_relations=("xReact",))
+                                    top_events=2, event_relations=("xReact",), min_event_similarity=-1.0)
     res = two.annotate(CONVERSATION)
     assert all(len(u.events) == 2 and {e.relation for e in u.events} == {"xReact"} for u in res)
 
@@ -376,3 +377,44 @@ def test_a_meld_row_annotates_the_same_from_the_loader_or_from_a_json_file(ket_a
     # ...and the raw text would not have been the same input: the test encoder tells the two apart.
     enc = ket_annotator.pipeline.encoder
     assert not np.array_equal(enc.encode([raw[0][1]]), enc.encode([loaded.texts[0]]))
+
+
+def test_retrieved_events_are_shown_only_at_the_similarity_threshold(ket_model_dir, tiny_encoder, tiny_atomic):
+    """A model that does not read ATOMIC gets the nearest head's inferences only when the match is close enough:
+    by default (MIN_EVENT_SIMILARITY: no similarity qualified on dev data) none, and nothing is retrieved."""
+    import json
+    from pathlib import Path
+
+    from kgemo.annotate.annotator import MIN_EVENT_SIMILARITY
+
+    # The constant is what scripts/atomic_threshold.py chose on dev data (docs/annotate.md).
+    chosen = json.loads((Path(__file__).parents[2] / "docs" / "atomic_threshold.json").read_text())["threshold"]
+    assert MIN_EVENT_SIMILARITY == chosen is None
+    default = Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=tiny_atomic)
+    assert default.events is None and "events" not in default.info
+    res = default.annotate(CONVERSATION)
+    assert all(u.events == [] for u in res) and "ATOMIC event" not in res.to_table()
+    every = Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=tiny_atomic,
+                                      min_event_similarity=-1.0).annotate(CONVERSATION)
+    scores = sorted({e.score for u in every for e in u.events})
+    assert scores[0] < 0.5 and scores[-1] == pytest.approx(1.0, abs=1e-5)   # exact heads (1.0) and far ones
+    close = Annotator.from_pretrained(ket_model_dir, device="cpu", encoder=tiny_encoder, events=tiny_atomic,
+                                      min_event_similarity=0.5)
+    assert close.info["min_event_similarity"] == 0.5
+    kept = close.annotate(CONVERSATION)
+    for u, v in zip(kept, every):
+        assert u.events == [e for e in v.events if e.score >= 0.5]       # the same events, the far ones left out
+    # Those shown keep the head they matched and its similarity (JSON too).
+    shown = [e for u in kept.to_dict()["utterances"] for e in u["events"]]
+    assert shown and all(e["head"] and e["score"] >= 0.5 for e in shown)
+
+
+def test_the_table_shows_the_matched_atomic_head(ket_annotator):
+    from kgemo.annotate.result import EventEvidence
+
+    res = ket_annotator.annotate([("A", "my flight was cancelled")])
+    res[0].events = [EventEvidence("PersonX misses the flight", "xReact", "upset", 0.61)]
+    assert "xReact: upset (≈ PersonX misses the flight)" in res.to_table(width=200)
+    res[0].events = [EventEvidence("my flight was cancelled", "xReact", "upset", 1.0, "comet", "comet")]
+    assert "xReact: upset" in res.to_table(width=200) and "≈" not in res.to_table(width=200)
+

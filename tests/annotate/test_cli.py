@@ -34,11 +34,12 @@ def conv_file(tmp_path):
 
 
 def test_table_is_the_default(conv_file, ket_model_dir, tiny_from_pretrained, capsys):
-    assert main(["annotate", str(conv_file), "--model", str(ket_model_dir), "--width", "100"]) == 0
+    assert main(["annotate", str(conv_file), "--model", str(ket_model_dir), "--width", "100",
+                 "--min-event-similarity", "0.9"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0].split()[:4] == ["#", "speaker", "utterance", "emotion"]
-    assert "I got the job" in out and "xReact: proud" in out
+    assert "I got the job" in out and "xReact: proud" in out        # exact ATOMIC heads: similarity 1
     assert max(len(x) for x in lines) <= 100
     assert tiny_from_pretrained[0]["model"] == str(ket_model_dir)
 
@@ -104,3 +105,19 @@ def test_bad_options_are_rejected(conv_file, capsys):
     assert exc.value.code == 2 and "is negative" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["annotate", str(conv_file), "--format", "xml"])
+
+
+def test_atomic_column_only_for_close_matches(conv_file, ket_model_dir, tiny_from_pretrained, capsys):
+    """KET does not read ATOMIC: by default no nearest-event inference is shown (none was close enough on dev
+    data); --min-event-similarity asks for those at least that similar."""
+    assert main(["annotate", str(conv_file), "--model", str(ket_model_dir), "--width", "100"]) == 0
+    assert "ATOMIC" not in capsys.readouterr().out
+    assert tiny_from_pretrained[-1]["min_event_similarity"] is None
+    assert main(["annotate", str(conv_file), "--model", str(ket_model_dir), "--format", "json",
+                 "--min-event-similarity", "0.9"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    events = [e for u in d["utterances"] for e in u["events"]]
+    assert events and all(e["score"] >= 0.9 and e["head"] for e in events)
+    assert d["model"]["min_event_similarity"] == 0.9
+    with pytest.raises(SystemExit):
+        main(["annotate", str(conv_file), "--min-event-similarity", "2"])
