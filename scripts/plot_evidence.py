@@ -9,8 +9,9 @@ top ConceptNet concepts (labelled "word → concept", coloured by the concept's 
 effect — how much the predicted label's probability drops without the concept, the annotator's default ranking;
 those under ``kgemo.annotate.result.MIN_EFFECT`` are left out, as in the CLI table
 (``UtteranceAnnotation.shown_concepts``) — or, for an annotator ranking by attention, of their utterance weight
-w_c = Σ_t β_t α_{c,t}; and the ATOMIC inferences of the nearest ATOMIC event (relation: tail,
-with that event and its similarity) on the right.
+w_c = Σ_t β_t α_{c,t}; and, when the annotator shows ATOMIC events (a model that reads them, or a match at
+``min_event_similarity`` or above; none for the default, see docs/annotate.md), the inferences of the matched
+ATOMIC event (relation: tail, with that event and its similarity) on the right.
 """
 from __future__ import annotations
 
@@ -38,8 +39,11 @@ def plot(result, out: Path, top_k: int = 4, title: str | None = None) -> Path:
     from matplotlib import colors
 
     n = len(result)
-    fig = plt.figure(figsize=(15, 1.25 * n + 1.1), dpi=110)
-    gs = fig.add_gridspec(n, 3, width_ratios=[4.0, 2.8, 3.6], wspace=0.62, hspace=0.35,
+    # The ATOMIC column only when the annotator shows events (a model that reads them, or a close enough match).
+    show_events = any(u.events for u in result)
+    ratios = [4.0, 2.8, 3.6] if show_events else [4.0, 3.4]
+    fig = plt.figure(figsize=(15 if show_events else 12, 1.25 * n + 1.1), dpi=110)
+    gs = fig.add_gridspec(n, len(ratios), width_ratios=ratios, wspace=0.62, hspace=0.35,
                           left=0.01, right=0.99, top=1 - 0.75 / (1.25 * n + 1.1), bottom=0.02)
     norm = colors.Normalize(0.0, 1.0)
     cmap = matplotlib.colormaps["RdYlGn"]
@@ -90,10 +94,12 @@ def plot(result, out: Path, top_k: int = 4, title: str | None = None) -> Path:
         if i == 0:
             what = ("effect: drop of the label's probability without the concept" if by_effect else
                     "weight Σ_t β_t α_c,t")
-            ax.set_title(f"top ConceptNet concepts (word → concept), {what}\n"
-                         "bar colour: valence, red = negative, green = positive, grey = unknown", fontsize=9)
+            ax.set_title(f"top ConceptNet concepts (word → concept),{' ' if show_events else chr(10)}{what}\n"
+                         "bar colour: valence (red negative, green positive, grey unknown)", fontsize=9)
 
         # Right: ATOMIC events.
+        if not show_events:
+            continue
         ax = fig.add_subplot(gs[i, 2])
         ax.axis("off")
         # Only the inferences of the best-matched event, so that the "matched:" line below is true of each (the
