@@ -336,6 +336,8 @@ def paired_delta(row: dict, base: dict | None, task: str = "emotion") -> str:
     "–" when they share none."""
     if not base:
         return "–"
+    if bool(row.get("stale")) != bool(base.get("stale")):
+        return "– (one side stale)"  # a difference between two versions of the code is no ablation
     common = [s for s in row["seeds"] if s in base["seeds"]]
     if not common:
         return "–"

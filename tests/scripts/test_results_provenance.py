@@ -217,3 +217,12 @@ def test_headline_marks_stale_rows_and_seed_counts(evaluate):
     lines = evaluate.headline({"ket_meld": {**row, "stale": "old"}, "no_knowledge_meld": row})
     assert "| frozen MiniLM, past-only context: no knowledge / KET / CKE-Net | 51.00 (2) / 51.00 (2)\\* / – |" \
         in "\n".join(lines)
+
+
+def test_delta_pairs_seeds_and_never_compares_across_code_versions(evaluate):
+    row = {"seeds": [1, 2, 3], "test": {"emotion": [60.0, 61.0, 62.0]}}
+    base = {"seeds": [0, 1, 2, 3], "test": {"emotion": [10.0, 50.0, 50.0, 50.0]}}
+    assert evaluate.paired_delta(row, base) == "+11.00 (seeds 1, 2, 3)"  # seed 0 of the base left out, said
+    assert evaluate.paired_delta(row, {"seeds": [0, 1], "test": {"emotion": [0.0, 59.0]}}) == "+1.00 (seeds 1)"
+    assert evaluate.paired_delta(row, {**base, "stale": "old code"}) == "– (one side stale)"
+    assert evaluate.paired_delta(row, {"seeds": [7], "test": {"emotion": [1.0]}}) == "–"
