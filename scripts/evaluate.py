@@ -686,8 +686,9 @@ def check_row(name: str, row: dict, data: Path | None) -> tuple[list[str], list[
     inputs = prov.get("inputs") or {}
     for dataset, files in (inputs.get("data") or {}).items() if isinstance(inputs.get("data"), dict) else ():
         for rel, sha in files.items():
-            file = (data / rel) if data is not None else None
-            if file is None or not file.is_file():
+            # Graph runs record paths under the data root; fine-tuning runs, under the dataset's folder.
+            file = next((p for p in (data / rel, data / dataset / rel) if p.is_file()), None) if data else None
+            if file is None:
                 notes.append(f"{dataset}: {rel} not here")
             elif sha256_file(file) != sha:
                 problems.append(f"{dataset}: {rel} changed")

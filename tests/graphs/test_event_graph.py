@@ -135,7 +135,8 @@ def test_annotator_reuses_the_event_graphs_retriever(retriever, tiny_encoder, tm
     pipe = InputPipeline(get_builder("event", tails_per_relation=1), tiny_encoder, load_knowledge({"atomic": path}, tiny_encoder),
                          {"atomic": path}, "tiny")
     model = NoKnowledge(NoKnowledgeConfig(input_dim=16, hidden=8, heads=2, context_layers=1), SPACES)
-    ann = Annotator(model, pipe, events=path, device="cpu")
+    # A model that does not read events shows retrieved ones only above a similarity; -1 shows them all.
+    ann = Annotator(model, pipe, events=path, device="cpu", min_event_similarity=-1)
     assert ann.events is pipe.knowledge["atomic"]  # one table and index in memory, not two
     res = ann.annotate([(u.speaker, u.text) for u in conv()])
     assert [(e.relation, e.tail) for e in res[0].events] == [("xReact", "happy"), ("oReact", "jealous"),

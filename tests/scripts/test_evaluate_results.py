@@ -26,7 +26,8 @@ def write_run(runs: Path, config: str, seed: int, model: str, dataset: str, test
 @pytest.fixture
 def runs(tmp_path):
     runs = tmp_path / "runs"
-    for seed, score in ((0, 50.0), (1, 52.0)):
+    # Seeds 1 and 2: configs/ket_meld.yaml reports its selection seed 0 apart (tests/scripts/test_results_provenance.py).
+    for seed, score in ((1, 50.0), (2, 52.0)):
         write_run(runs, "no_knowledge_meld", seed, "no_knowledge", "meld", {"emotion": score}, {"emotion": 40.0},
                   {"emotion": "weighted_f1"})
         write_run(runs, "ket_meld", seed, "ket", "meld", {"emotion": score + 1}, {"emotion": 41.0},
@@ -77,7 +78,7 @@ def test_reference_rows_come_from_the_json_files(evaluate, runs, tmp_path):
     # No number of the old hard-coded tables survives.
     for old in ("55.82", "48.36", "53.68", "57.56", "45.13"):
         assert old not in md
-    assert json.loads((docs / "results.json").read_text())["ket_meld"]["seeds"] == [0, 1]
+    assert json.loads((docs / "results.json").read_text())["ket_meld"]["seeds"] == [1, 2]
 
 
 def test_missing_reference_files_leave_their_rows_out(evaluate, runs, tmp_path):
