@@ -8,24 +8,16 @@ import sys
 import numpy as np
 import pytest
 
+from tiny_families import sentence_transformers_folder
+
 from kgemo.encoders.bert_sentence import BertSentenceModel, can_load
 
 TEXTS = ["i love it!", "what a bad day.", "i can't believe that", "so very very happy " * 20, "?"]
 
 
 def _st_folder(folder, normalize=True):
-    """Turn a saved BertModel folder into a sentence-transformers folder (mean pooling, optional Normalize)."""
-    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
-    if normalize:
-        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
-    (folder / "modules.json").write_text(json.dumps(modules))
-    (folder / "1_Pooling").mkdir(exist_ok=True)
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps(
-        {"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False,
-         "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}))
-    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 16, "do_lower_case": False}))
-    return folder
+    """A saved BertModel folder as a sentence-transformers folder (mean pooling, optional Normalize)."""
+    return sentence_transformers_folder(folder, dim=32, normalize=normalize, max_seq_length=16)
 
 
 @pytest.mark.parametrize("normalize", [True, False])
