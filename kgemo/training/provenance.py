@@ -9,7 +9,8 @@ current checkout would use::
      "resolved_config_sha256": "...",                      # the typed config after defaults and overrides
      "inputs": {"data": {"meld": {"meld/train_sent_emo.csv": "..."}},
                 "encoder": {"name": "default", "id": "...", "files_sha256": "..."},
-                "knowledge": {"conceptnet": "..."},
+                "knowledge": {"conceptnet": "..."},                 # each loaded source's own checksum
+                "knowledge_tables": {"conceptnet": {"path": "default", "checksum": "..."}},  # from the caches' meta
                 "init_from": {"path": "runs/x/seed0/model", "config": "x", "weights_sha256": "..."}},
      "environment": {"python": "3.11.7", "torch": "2.13.0+cpu", "machine": "x86_64", "threads": 2}}
 
