@@ -409,10 +409,15 @@ class VectorIndex:
         return f"VectorIndex({self.kind}, n={self.ntotal}, d={self.dim}, backend={self.backend}{extra})"
 
 
-def _rerank(matrix: np.ndarray, q: np.ndarray, candidates: np.ndarray, k: int, chunk: int = 256
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` candidates (``[n, c]`` ids, -1 = none) with the highest exact inner product, best first."""
+def _rerank(matrix: np.ndarray, q: np.ndarray, candidates: np.ndarray, k: int, chunk: int = 256,
+            canonical: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` candidates (``[n, c]`` ids, -1 = none) with the highest exact inner product, best first.
+
+    By default scores are float32 and equal ones keep the candidates' order. ``canonical``: scores in float64 and
+    ties broken by the smaller id, so the order does not depend on what found the candidates (:func:`canonical_order`).
+    """
     n, c = candidates.shape
+    dtype = np.float64 if canonical else np.float32
     out_s = np.zeros((n, k), np.float32)
     out_i = np.full((n, k), -1, np.int64)
     for a in range(0, n, chunk):  # bounded memory: [chunk, c, d] floats at a time
@@ -421,10 +426,14 @@ def _rerank(matrix: np.ndarray, q: np.ndarray, candidates: np.ndarray, k: int, c
         rows = np.unique(cand[valid])  # sorted: each row read once, in file order (cheap on a memory map)
         if not rows.size:
             continue
-        vectors = np.asarray(matrix[rows], dtype=np.float32)
-        scores = np.einsum("ncd,nd->nc", vectors[np.searchsorted(rows, np.maximum(cand, 0))], q[a:a + chunk])
+        vectors = np.asarray(matrix[rows], dtype=dtype)
+        scores = np.einsum("ncd,nd->nc", vectors[np.searchsorted(rows, np.maximum(cand, 0))],
+                           q[a:a + chunk].astype(dtype, copy=False))
         scores[~valid] = -np.inf
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        if canonical:
+            top = np.lexsort((np.where(valid, cand, np.iinfo(np.int64).max), -scores), axis=1)[:, :k]
+        else:
+            top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         s_top, i_top = np.take_along_axis(scores, top, 1), np.take_along_axis(cand, top, 1)
         keep = np.isfinite(s_top)
         out_s[a:a + chunk, :top.shape[1]] = np.where(keep, s_top, 0.0)
@@ -443,22 +452,7 @@ def canonical_order(matrix: np.ndarray, q: np.ndarray, candidates: np.ndarray, k
 
     Each float32 product is exact in float64, so the sums of two equal vectors are equal and those of two
     different ones are ordered as their exact values are, up to float64 rounding (~1e-16)."""
-    n, c = candidates.shape
-    out_s = np.zeros((n, k), np.float32)
-    out_i = np.full((n, k), -1, np.int64)
-    for a in range(0, n, chunk):
-        cand = candidates[a:a + chunk]
-        valid = cand >= 0
-        vectors = np.asarray(matrix[np.maximum(cand, 0).ravel()], dtype=np.float64).reshape(*cand.shape, -1)
-        scores = np.einsum("ncd,nd->nc", vectors, q[a:a + chunk].astype(np.float64))
-        scores[~valid] = -np.inf
-        ids = np.where(valid, cand, np.iinfo(np.int64).max)
-        top = np.lexsort((ids, -scores), axis=1)[:, :k]          # by score, then by id
-        s_top, i_top = np.take_along_axis(scores, top, 1), np.take_along_axis(cand, top, 1)
-        keep = np.isfinite(s_top)
-        out_s[a:a + chunk, :top.shape[1]] = np.where(keep, s_top, 0.0)
-        out_i[a:a + chunk, :top.shape[1]] = np.where(keep, i_top, -1)
-    return out_s, out_i
+    return _rerank(matrix, q, candidates, k, chunk, canonical=True)
 
 
 def _kind_of(index) -> str:
