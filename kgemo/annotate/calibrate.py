@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from ..errors import KgemoError
 from ..metrics.calibration import (ECE_BINS, expected_calibration_error, fit_temperature, negative_log_likelihood,
@@ -21,15 +20,12 @@ _CARD_START, _CARD_END = "<!-- calibration -->", "<!-- /calibration -->"
 
 
 # -- fitting ------------------------------------------------------------------------------------------------------
-@torch.no_grad()
 def model_logits(model, graphs, transform=None, batch_size: int = 32) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """task → (logits ``[n, classes]`` float64, gold class ids ``[n]``, -1 = unlabelled) over ``graphs``, in order."""
-    from ..graphs.batching import batches
+    from ..models.predict import predict_batches
 
-    model.eval()
     out: dict[str, tuple[list, list]] = {t: ([], []) for t in model.tasks}
-    for batch in batches(graphs, batch_size, transform):
-        logits = model(batch)
+    for batch, logits, _ in predict_batches(model, graphs, transform, batch_size, logits=True):
         for task in model.tasks:
             out[task][0].append(logits[task].double().cpu().numpy())
             out[task][1].append(batch["utterance"][f"y_{task}"].cpu().numpy())
