@@ -17,6 +17,7 @@ commands that measure them write:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -627,7 +628,9 @@ def write_headline(readme: Path, summary: dict[str, dict]) -> None:
     readme.write_text(head + "\n".join(headline(summary)) + tail)
 
 
+@functools.lru_cache(maxsize=None)
 def _git_has_commit(commit: str) -> bool:
+    # Cached: every seed of every row names one of a handful of commits.
     import subprocess
 
     done = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True)
