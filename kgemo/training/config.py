@@ -56,6 +56,24 @@ class DataConfig(Settings):
     max_conversations: int | None = None  # per split, for smoke runs; None = all
     strict: bool = True                 # bad rows raise (False: skip and report)
     encoder_batch_size: int = 128       # utterances per encoder batch
+    # Learning curves (docs/learning-curves.md): train on this share of each dataset's train conversations, nested
+    # (share p keeps the first ceil(p·N) of a permutation fixed by share_seed, so 5% ⊂ 10% ⊂ 25% for one seed).
+    train_share: float | None = None    # None = all of them
+    train_conversations: int | None = None  # or this many train conversations (dev capped at the same share)
+    share_seed: int | None = None       # seed of the permutation; None = the run's seed
+    share_dev: bool = True              # cap dev at the same share: model selection as scarce as the labels
+    share_tasks: list[str] = field(default_factory=list)  # only these tasks' labels are scarce: the conversations
+                                        # outside the share stay, with those labels removed (a related task keeps
+                                        # all of its labels); empty = every task, the others are dropped
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        # Left out while unused, so a config written before learning curves resolves to the checksum its rows record.
+        for key, unused in (("train_share", None), ("train_conversations", None), ("share_seed", None),
+                            ("share_dev", True), ("share_tasks", [])):
+            if d[key] == unused:
+                del d[key]
+        return d
 
 
 @dataclass
@@ -209,6 +227,19 @@ def _check_data(data: DataConfig, source: str) -> None:
     both = sorted(set(data.datasets) & set(data.target_datasets))
     if both:
         raise KgemoError(f"{source}: {both} in both data.datasets (source) and data.target_datasets")
+    share = data.train_share
+    if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1):
+        raise KgemoError(f"{source}: data.train_share={share!r}; expected a share of the train conversations in (0, 1] "
+                         "(e.g. 0.05 for 5%), or null for all of them")
+    count = data.train_conversations
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise KgemoError(f"{source}: data.train_conversations={count!r}; expected a whole number of train "
+                         "conversations (at least 1), or null")
+    if count is not None and share is not None:
+        raise KgemoError(f"{source}: give data.train_share or data.train_conversations, not both")
+    stray = [t for t in data.share_tasks if t not in data.tasks]
+    if stray:
+        raise KgemoError(f"{source}: data.share_tasks {stray} are not in data.tasks {data.tasks}")
 
 
 #: metrics.json keys that tags may not overwrite.

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch_geometric.data import HeteroData
 
@@ -20,7 +23,8 @@ from ..errors import KgemoError
 from ..pipeline import InputPipeline
 from .config import DataConfig, ExperimentConfig
 
-__all__ = ["PreparedData", "prepare_data", "task_setup", "build_pipeline", "split_parts", "without_labels"]
+__all__ = ["PreparedData", "prepare_data", "task_setup", "build_pipeline", "split_parts", "without_labels",
+           "share_indices", "label_share"]
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "dev", "test")
@@ -119,6 +123,34 @@ def _split_data(data: DataConfig, pipeline: InputPipeline, dataset: str, split: 
     return convs, feats, key
 
 
+def share_indices(n: int, share: float | int, seed: int, key: str) -> list[int]:
+    """The conversations a learning-curve run keeps: the first ``ceil(share * n)`` (at least one; an ``int`` share
+    is a number of conversations) of a permutation of ``range(n)`` fixed by ``seed`` and ``key`` (dataset/split), in
+    their original order. Nested: for one seed and key, a smaller share keeps a subset of a larger one's."""
+    k = min(n, share) if isinstance(share, int) else max(1, math.ceil(share * n))
+    if k >= n:
+        return list(range(n))
+    rng = np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))])
+    return sorted(rng.permutation(n)[:k].tolist())
+
+
+def label_share(graphs: list[HeteroData], conversations: list, share: float, seed: int, key: str,
+                tasks: Sequence[str] = ()) -> tuple[list[HeteroData], list]:
+    """``share`` of a split's labelled conversations (:func:`share_indices`). With ``tasks``, every conversation
+    stays and those outside the share lose only those tasks' labels (``-1``): a related task keeps all of its own."""
+    keep = share_indices(len(graphs), share, seed, key)
+    if not tasks:
+        return [graphs[i] for i in keep], [conversations[i] for i in keep]
+    chosen, out = set(keep), []
+    for i, g in enumerate(graphs):
+        if i not in chosen:
+            g = g.clone()  # the cached graph is shared with other runs in this process
+            for task in tasks:
+                g["utterance"][f"y_{task}"] = torch.full_like(g["utterance"][f"y_{task}"], -1)
+        out.append(g)
+    return out, list(conversations)
+
+
 def build_pipeline(config: ExperimentConfig) -> InputPipeline:
     """The experiment's input pipeline, made from its spec like every other pipeline."""
     return InputPipeline.from_spec(config.pipeline_spec(), encoder_batch_size=config.data.encoder_batch_size)
@@ -142,11 +174,25 @@ def prepare_data(config: ExperimentConfig | DataConfig, splits: Sequence[str] = 
     spaces, metrics = task_setup(data)
     graphs: dict[str, list[HeteroData]] = {}
     conversations: dict[str, list] = {}
+    seed = data.share_seed if data.share_seed is not None else getattr(config, "seed", 0)
+    scarce = data.train_share is not None or data.train_conversations is not None
+    train_sizes: dict[str, int] = {}
     for split in splits:
         graphs[split], conversations[split] = [], []
         for dataset, labels_removed in split_parts(data, split):
             convs, feats, key = _split_data(data, pipeline, dataset, split, labels_removed)
-            graphs[split] += pipeline.graphs(convs, spaces, feats, cache_key=key, desc=f"graphs {dataset}/{split}")
+            built = pipeline.graphs(convs, spaces, feats, cache_key=key, desc=f"graphs {dataset}/{split}")
+            if scarce and not labels_removed and (split == "train" or split == "dev" and data.share_dev):
+                # After the (cached) graphs of the whole split, so every share and seed reads one cache entry.
+                share = data.train_share
+                if share is None and split == "train":  # exactly that many, whatever the float rounding
+                    share, train_sizes[dataset] = data.train_conversations, len(built)
+                elif share is None:  # dev: the same share of its own conversations as train's
+                    if dataset not in train_sizes:
+                        train_sizes[dataset] = len(_split_data(data, pipeline, dataset, "train")[0])
+                    share = data.train_conversations / train_sizes[dataset]
+                built, convs = label_share(built, convs, share, seed, f"{dataset}/{split}", data.share_tasks)
+            graphs[split] += built
             conversations[split] += convs
         log.info("%s: %d conversations, %d utterances", split, len(graphs[split]),
                  sum(g["utterance"].num_nodes for g in graphs[split]))

@@ -338,6 +338,16 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
                "train_time_s": round(train_time, 2),
                "train_utterances": int(sum(g["utterance"].num_nodes for g in data.graphs["train"])),
                "parameters": int(sum(p.numel() for p in best.parameters()))}
+    if config.data.train_share is not None or config.data.train_conversations is not None:
+        # a learning-curve point: what it was trained and selected on
+        scarce = (config.data.share_tasks or config.data.tasks)[0]
+        results["train_share"] = {"share": config.data.train_share, "conversations": config.data.train_conversations,
+                                  "seed": config.data.share_seed if config.data.share_seed is not None
+                                  else config.seed, "tasks": config.data.share_tasks or config.data.tasks,
+                                  "dev_capped": config.data.share_dev,
+                                  "labelled_conversations": {
+                                      s: sum(bool((g["utterance"][f"y_{scarce}"] >= 0).any())
+                                             for g in data.graphs.get(s) or []) for s in ("train", "dev")}}
     results["train_utterances_per_s"] = round(results["train_utterances"] * max(1, epochs_run) / train_time, 1)
     results.update(config.tags)
     results["provenance"] = run_provenance(config, data.pipeline, data_in_memory)
