@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import statistics
 import sys
 from collections import defaultdict
@@ -150,7 +151,9 @@ def collect(runs: Path, configs: Path | None = ROOT / "configs") -> dict[str, li
     for path in sorted(runs.glob("*/seed*/metrics.json")) + sorted(runs.glob("finetune/*/seed*/metrics.json")):
         result = json.loads(path.read_text())
         finetuned = path.parts[-3 - 1] == "finetune" or result.get("model") == "encoder_linear_head"
-        if not result.get("complete") or (not finetuned and known is not None and result["config"] not in known):
+        curve = str(result["config"]).startswith("curve_") and "curve" in result  # scripts/learning_curves.py
+        if not result.get("complete") or (not finetuned and not curve and known is not None
+                                          and result["config"] not in known):
             continue
         if not finetuned and path.parent.parent.name != result["config"]:
             continue
@@ -470,6 +473,41 @@ def default_section(docs: Path) -> list[str]:
                     "[annotate.md](annotate.md#the-default-model-and-its-evidence).", ""]
 
 
+def curve_section(summary: dict[str, dict]) -> list[str]:
+    """The learning curves (scripts/learning_curves.py): per dataset, one line per variant, one column per share."""
+    if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (tests), not run as a script
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from learning_curves import TRAIN_CONVERSATIONS, VARIANTS, as_share, curves
+
+    lines = ["## Learning curves (few labels)", "",
+             "Test score against the share of the training conversations (nested subsets fixed per seed; dev capped "
+             "at the same share, so model selection is as scarce as the labels), mean ± std over the seeds; "
+             "`python scripts/learning_curves.py run` makes the runs (rows `curve_<dataset>_<variant>_<share>` of "
+             "docs/results.json, each with its command), `plot` draws docs/img/learning_curves.png. The 100% "
+             "column of a variant trained from scratch is its config's row above (its seeds). What each variant is: "
+             "[learning-curves.md](learning-curves.md).", ""]
+    found = False
+    for dataset in ERC_DATASETS:
+        found_here = curves(summary, dataset)
+        if not found_here:
+            continue
+        found = True
+        shares = sorted({s for points in found_here.values() for s in points}, key=lambda s: as_share(s, dataset))
+        n = TRAIN_CONVERSATIONS[dataset]
+        heads = [f"{s:g} ({s * 100:.0f}%, {max(1, math.ceil(s * n))} conv.)" if s <= 1 else f"{s:.0f} conv. "
+                 f"({100 * s / n:.1f}%)" for s in shares]
+        metric = next(iter(next(iter(found_here.values())).values()))["metrics"]["emotion"]
+        lines += [f"### {dataset} — test {metric}", "", "| variant | " + " | ".join(heads) + " |",
+                  "|---|" + "---|" * len(shares)]
+        for variant in [v for v in VARIANTS if v in found_here]:
+            points = found_here[variant]
+            cells = [marked(mean_std(points[s]["test"]["emotion"]) + f" ({len(points[s]['seeds'])})", points[s])
+                     if s in points else "" for s in shares]
+            lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines if found else []
+
+
 def adapt_section(summary: dict[str, dict]) -> list[str]:
     lines = ["## Cross-domain emotion recognition (DailyDialog ↔ MELD, unsupervised adaptation)", "",
              "Trained on the source's labels and the target's unlabelled train split; the target's dev split (the only "
@@ -540,7 +578,7 @@ def _rendered(name: str) -> bool:
     joint = {f"{m}_{ds}{s}" for ds, models in JOINT_CONFIGS.items() for m in models for s in ("", "_finetuned")}
     adapt = {f"adapt_{a}_to_{b}{s}" for a, b in (("dailydialog", "meld"), ("meld", "dailydialog"))
              for s, _ in ADAPT_ROWS}
-    return name in erc | joint | adapt or name.startswith("minilm-full-")
+    return name in erc | joint | adapt or name.startswith(("minilm-full-", "curve_"))
 
 
 def other_section(summary: dict[str, dict]) -> list[str]:
@@ -576,7 +614,7 @@ def render(summary: dict[str, dict], docs: Path) -> list[str]:
              "Reference rows not typed from a paper come from these commands:", ""]
     lines += sources_note(refs) + [""]
     return (lines + erc_section(summary, refs) + KET_DIFFERENCES + joint_section(summary, refs)
-            + adapt_section(summary) + default_section(docs) + other_section(summary))
+            + adapt_section(summary) + curve_section(summary) + default_section(docs) + other_section(summary))
 
 
 #: README's headline table: (row label, [config template per dataset cell part]); "{ds}" is filled per dataset.
