@@ -41,7 +41,7 @@ VARIANTS: dict[str, tuple[str, dict[str, tuple[str, list[str]]]]] = {
     **{m: (f"from scratch: {label} (frozen MiniLM, past turns)",
            {ds: (f"configs/{m}_{ds}.yaml", []) for ds in DATASETS})
        for m, label in (("no_knowledge", "no knowledge"), ("ket", "KET"), ("ckenet", "CKE-Net"),
-                        ("cosmic", "COSMIC"))},
+                        ("cosmic", "COSMIC"), ("affect_prior", "the words' NRC-VAD affect as a prior"))},
     "other_domain": ("from another domain: the no-knowledge model trained on the other dataset (DailyDialog ↔ MELD; "
                      "MELD → EmoryNLP through a label map), then trained on the share",
                      {"meld": ("configs/no_knowledge_meld.yaml",

@@ -2,6 +2,7 @@
 from .. import _pyg  # noqa: F401  (PyG without the transformers import it does not need: kgemo/_pyg.py)
 from .base import (MODELS, KGModel, ModelConfig, UtteranceStateModel, get_model_class, load_model, register_model,
                    save_model)
+from .affect_prior import AffectPrior, AffectPriorConfig
 from .ckenet import CKENet, CKENetConfig
 from .cluster_graph import ClusterGraph, ClusterGraphConfig
 from .cogat import CoGAT, CoGATConfig
@@ -18,5 +19,5 @@ __all__ = [
     "NoKnowledge", "NoKnowledgeConfig", "KET", "KETConfig", "CKENet", "CKENetConfig", "CoGAT", "CoGATConfig",
     "DCRNet", "DCRNetConfig", "UtteranceStateModel", "JointConfig", "UtteranceInput", "joint_tasks",
     "COSMIC", "CosmicConfig", "TODKAT", "TodkatConfig",
-    "DANN", "DANNConfig", "ClusterGraph", "ClusterGraphConfig",
+    "DANN", "DANNConfig", "ClusterGraph", "ClusterGraphConfig", "AffectPrior", "AffectPriorConfig",
 ]

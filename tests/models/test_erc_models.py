@@ -10,7 +10,7 @@ from kgemo.models import load_model, save_model
 from kgemo.models.predict import predict
 from kgemo.training import ExperimentConfig, TrainConfig, fit
 
-MODELS = {"no_knowledge": "conversation", "ket": "concept", "ckenet": "concept"}
+MODELS = {"no_knowledge": "conversation", "ket": "concept", "ckenet": "concept", "affect_prior": "concept"}
 
 
 def train_losses(run_dir):
@@ -113,3 +113,33 @@ def test_every_dropout_probability_is_checked_in_the_config(config, field):
     with pytest.raises(KgemoError, match=f"{field} must be in \\[0, 1\\], got 1.5"):
         getattr(models, config)(**{field: 1.5})
     getattr(models, config)(**{field: 0.5})
+
+
+def test_utterance_affect_statistics_of_the_known_words():
+    from kgemo.models.affect_prior import utterance_affect
+
+    vad = torch.tensor([[0.9, 0.6, 0.5], [0.1, 0.8, 0.3], [0.5, 0.5, 0.5], [0.7, 0.2, 0.4]])
+    known = torch.tensor([True, True, False, True])
+    a = utterance_affect(vad, known, torch.tensor([0, 0, 1, 2]), 4)
+    assert torch.allclose(a[0], torch.tensor([0.0, 0.2, -0.1, -0.4, 0.1, -0.2, 0.4, 0.3, 0.0, 1.0]), atol=1e-6)
+    assert torch.equal(a[1], torch.zeros(10)) and torch.equal(a[3], torch.zeros(10))  # nothing known / no words
+    assert torch.allclose(a[2], torch.tensor([0.2, -0.3, -0.1] * 3 + [1.0]))
+
+
+def test_affect_prior_reads_the_words_vad_and_is_its_ablation_without_it(tiny_encoder):
+    from kgemo.graphs import batches
+    from kgemo.models import AffectPrior, AffectPriorConfig
+
+    data = tiny_prepared(tiny_encoder, "concept", sizes=(3, 1, 1))
+    torch.manual_seed(0)
+    model = AffectPrior(data.pipeline.fill_widths(AffectPriorConfig(hidden=32, heads=2)), data.label_spaces).eval()
+    batch = next(batches(data.graphs["train"], 3, data.pipeline.transform))
+    assert bool(batch["token"].vad_known.any())
+    before = model(batch)["emotion"]
+    batch["token"].vad = 1.0 - batch["token"].vad                 # flip every word's valence, arousal, dominance
+    assert not torch.allclose(before, model(batch)["emotion"])
+    torch.nn.init.zeros_(model.affect_in.weight)
+    torch.nn.init.zeros_(model.affect_in.bias)
+    flipped = model(batch)["emotion"]
+    batch["token"].vad = 1.0 - batch["token"].vad
+    assert torch.equal(flipped, model(batch)["emotion"])          # W_a = 0: the words' affect has no say
