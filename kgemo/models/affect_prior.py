@@ -81,7 +81,11 @@ class AffectPrior(UtteranceStateModel):
         super().__init__(config, label_spaces)
         c = config
         self.utt_in = utterance_input(c)
-        self.affect_in = nn.Linear(AFFECT_DIM, c.hidden)
+        # Zero at the start, so training starts from the no-knowledge model: a random W_a (or a bias) would add one
+        # offset to every utterance that outweighs the projected sentence features (~0.05 per dimension) and that a
+        # few dozen conversations cannot train away.
+        self.affect_in = nn.Linear(AFFECT_DIM, c.hidden, bias=False)
+        nn.init.zeros_(self.affect_in.weight)
         self.context = ContextTransformer(c.hidden, c.context_layers, c.heads, c.max_distance, c.dropout)
         self.heads = task_heads(c.hidden, label_spaces)
 

@@ -137,9 +137,8 @@ def test_affect_prior_reads_the_words_vad_and_is_its_ablation_without_it(tiny_en
     assert bool(batch["token"].vad_known.any())
     before = model(batch)["emotion"]
     batch["token"].vad = 1.0 - batch["token"].vad                 # flip every word's valence, arousal, dominance
-    assert not torch.allclose(before, model(batch)["emotion"])
-    torch.nn.init.zeros_(model.affect_in.weight)
-    torch.nn.init.zeros_(model.affect_in.bias)
+    assert torch.equal(before, model(batch)["emotion"])           # W_a starts at 0: the no-knowledge model
+    torch.nn.init.normal_(model.affect_in.weight)
     flipped = model(batch)["emotion"]
     batch["token"].vad = 1.0 - batch["token"].vad
-    assert torch.equal(flipped, model(batch)["emotion"])          # W_a = 0: the words' affect has no say
+    assert not torch.allclose(flipped, model(batch)["emotion"])   # a trained W_a reads the words' affect
