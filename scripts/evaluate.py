@@ -157,7 +157,11 @@ def collect(runs: Path, configs: Path | None = ROOT / "configs") -> dict[str, li
             continue
         if not finetuned and path.parent.parent.name != result["config"]:
             continue
-        if not finetuned and "tags" not in result and configs is not None:
+        if curve and "tags" not in result:  # the config file it ran, and what makes it a point of a curve
+            origin = ((result.get("provenance") or {}).get("config") or {}).get("file") or ""
+            result["tags"] = {**(config_tags(ROOT / origin) if origin else {}),
+                              "curve": result["curve"], "share": result["share"]}
+        elif not finetuned and "tags" not in result and configs is not None:
             result["tags"] = config_tags(configs / f"{result['config']}.yaml")
         groups[result["config"]].append(result)
     return groups

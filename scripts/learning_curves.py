@@ -42,6 +42,10 @@ VARIANTS: dict[str, tuple[str, dict[str, tuple[str, list[str]]]]] = {
            {ds: (f"configs/{m}_{ds}.yaml", []) for ds in DATASETS})
        for m, label in (("no_knowledge", "no knowledge"), ("ket", "KET"), ("ckenet", "CKE-Net"),
                         ("cosmic", "COSMIC"), ("affect_prior", "the words' NRC-VAD affect as a prior"))},
+    "cosmic_budget": ("from scratch: COSMIC with KET's training budget (30 epochs, patience 6, batches of 16): its "
+                      "own config (15 epochs, patience 4, batches of 32) leaves a few dozen steps at small shares",
+                      {ds: (f"configs/cosmic_{ds}.yaml", ["train.epochs=30", "train.patience=6",
+                                                         "train.batch_size=16"]) for ds in DATASETS}),
     "other_domain": ("from another domain: the no-knowledge model trained on the other dataset (DailyDialog ↔ MELD; "
                      "MELD → EmoryNLP through a label map), then trained on the share",
                      {"meld": ("configs/no_knowledge_meld.yaml",
@@ -68,7 +72,9 @@ VARIANTS: dict[str, tuple[str, dict[str, tuple[str, list[str]]]]] = {
                                       ["data.datasets=[emorynlp]", "data.label_space=null", "data.metrics={}"])}),
 }
 #: variants whose 100% point needs runs of its own (it does not equal the config's row).
-STARTS_ELSEWHERE = ("other_domain", "with_act", "default", "default_scratch")
+STARTS_ELSEWHERE = ("cosmic_budget", "other_domain", "with_act", "default", "default_scratch")
+#: variants that transfer from another model, dataset or task (dashed in the plot).
+TRANSFER = ("other_domain", "with_act", "default")
 
 
 def share_label(share: float | int) -> str:
@@ -165,16 +171,24 @@ def plot(results: Path, out: Path) -> Path:
 
     summary = json.loads(results.read_text())
     datasets = [d for d in DATASETS if curves(summary, d)]
+    if not datasets:
+        raise SystemExit(f"{results}: no learning-curve rows (curve_*); run the points, then scripts/evaluate.py --all")
     fig = Figure(figsize=(5 * len(datasets), 4.2))
     FigureCanvasAgg(fig)
     for k, dataset in enumerate(datasets):
         ax = fig.add_subplot(1, len(datasets), k + 1)
-        for variant, points in sorted(curves(summary, dataset).items()):
+        found = curves(summary, dataset)
+        for k_variant, variant in enumerate(VARIANTS):
+            if variant not in found:
+                continue
+            points = found[variant]
             shares = sorted(points, key=lambda s: as_share(s, dataset))
-            scores = [points[s]["test"]["emotion"] for s in shares]
+            scores = [points[s]["test"]["emotion"] for s in shares]  # already in points (0-100)
             xs = [as_share(s, dataset) for s in shares]
-            ax.plot(xs, [100 * statistics.mean(v) for v in scores], marker="o", label=variant)
-            ax.fill_between(xs, [100 * min(v) for v in scores], [100 * max(v) for v in scores], alpha=0.15)
+            style = "--" if variant in TRANSFER else "-"
+            colour = f"C{k_variant}"
+            ax.plot(xs, [statistics.mean(v) for v in scores], style, marker="o", color=colour, label=variant)
+            ax.fill_between(xs, [min(v) for v in scores], [max(v) for v in scores], color=colour, alpha=0.12)
         metric = next(iter(curves(summary, dataset).values()))
         metric = next(iter(metric.values()))["metrics"]["emotion"]
         ax.set_xscale("log")
