@@ -481,7 +481,7 @@ def curve_section(summary: dict[str, dict]) -> list[str]:
     """The learning curves (scripts/learning_curves.py): per dataset, one line per variant, one column per share."""
     if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (tests), not run as a script
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from learning_curves import TRAIN_CONVERSATIONS, VARIANTS, as_share, curves
+    from learning_curves import TRAIN_CONVERSATIONS, VARIANTS, ZERO_LABELS, as_share, curves
 
     lines = ["## Learning curves (few labels)", "",
              "Test score against the share of the training conversations (nested subsets fixed per seed; dev capped "
@@ -508,6 +508,11 @@ def curve_section(summary: dict[str, dict]) -> list[str]:
             cells = [marked(mean_std(points[s]["test"]["emotion"]) + f" ({len(points[s]['seeds'])})", points[s])
                      if s in points else "" for s in shares]
             lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+        zero = [(label, summary[name]) for label, name in ZERO_LABELS.get(dataset, []) if name in summary]
+        if zero:
+            lines += ["", "Without a single target label (the 0% point: the unsupervised adaptation rows above, their "
+                      "epoch chosen on the whole dev split): " + ", ".join(
+                          marked(f"{label} {mean_std(r['test']['emotion'])}", r) for label, r in zero) + "."]
         lines.append("")
     return lines if found else []
 

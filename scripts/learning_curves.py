@@ -145,6 +145,13 @@ def run(args) -> int:
     return 1 if failed else 0
 
 
+#: the 0% point: rows trained without a single target label (unsupervised adaptation from the other dataset, scored
+#: on this one; their epoch is chosen on the whole target dev split).
+ZERO_LABELS = {ds: [("source only", f"adapt_{other}_to_{ds}_source_only"), ("DANN", f"adapt_{other}_to_{ds}_dann"),
+                    ("cluster graph", f"adapt_{other}_to_{ds}")]
+               for ds, other in (("meld", "dailydialog"), ("dailydialog", "meld"))}
+
+
 def curves(summary: dict[str, dict], dataset: str) -> dict[str, dict[float, dict]]:
     """``{variant: {share: row}}`` for one dataset: the curve rows, and each scratch variant's 100% point (the row
     of its config)."""
@@ -189,6 +196,11 @@ def plot(results: Path, out: Path) -> Path:
             colour = f"C{k_variant}"
             ax.plot(xs, [statistics.mean(v) for v in scores], style, marker="o", color=colour, label=variant)
             ax.fill_between(xs, [min(v) for v in scores], [max(v) for v in scores], color=colour, alpha=0.12)
+        source_only = summary.get(dict((label, name) for label, name in ZERO_LABELS.get(dataset, [])).get(
+            "source only", ""))
+        if source_only:
+            ax.axhline(statistics.mean(source_only["test"]["emotion"]), color="grey", linestyle=":",
+                       label="0 target labels (source only)")
         metric = next(iter(curves(summary, dataset).values()))
         metric = next(iter(metric.values()))["metrics"]["emotion"]
         ax.set_xscale("log")
