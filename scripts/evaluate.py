@@ -256,8 +256,9 @@ def summarise(groups: dict[str, list[dict]]) -> dict[str, dict]:
             row["selection_seed"] = {"seed": sel["seed"], "test": sel["test"], "dev": sel["dev"],
                                      "epoch": sel["best_epoch"]}
         if target:
-            row["trained_on"] = {"labelled": first["datasets"],
-                                 "unlabelled": target if first.get("target_train", True) else []}
+            with_labels = first.get("target_labels", False)  # few-label transfer: the target's train labels too
+            row["trained_on"] = {"labelled": first["datasets"] + (target if with_labels else []),
+                                 "unlabelled": target if first.get("target_train", True) and not with_labels else []}
         if provenance:
             row["provenance"] = provenance
         out[name] = row

@@ -57,6 +57,13 @@ VARIANTS: dict[str, tuple[str, dict[str, tuple[str, list[str]]]]] = {
                       "emorynlp": ("configs/no_knowledge_emorynlp.yaml",
                                    ["train.init_from=runs/no_knowledge_meld/seed{seed}",
                                     f"train.label_map={EMORYNLP_FROM_EKMAN}"])}),
+    "with_other_domain": ("from another domain, trained together: the other dataset's labels and the share of this "
+                          "one's, the no-knowledge model in the shared Ekman-7 space (the adaptation configs with "
+                          "data.target_labels)",
+                          {ds: (f"configs/adapt_{other}_to_{ds}_source_only.yaml",
+                                ["data.target_train=true", "data.target_labels=true",
+                                 "tags.adaptation=few_target_labels"])
+                           for ds, other in (("meld", "dailydialog"), ("dailydialog", "meld"))}),
     "with_act": ("from a related task: the no-knowledge model on DailyDialog emotion (the share) and dialog act "
                  "(every train conversation's act labels)",
                  {"dailydialog": ("configs/no_knowledge_dailydialog.yaml",
@@ -72,9 +79,10 @@ VARIANTS: dict[str, tuple[str, dict[str, tuple[str, list[str]]]]] = {
                                       ["data.datasets=[emorynlp]", "data.label_space=null", "data.metrics={}"])}),
 }
 #: variants whose 100% point needs runs of its own (it does not equal the config's row).
-STARTS_ELSEWHERE = ("cosmic_budget", "other_domain", "with_act", "default", "default_scratch")
+STARTS_ELSEWHERE = ("cosmic_budget", "other_domain", "with_other_domain", "with_act", "default",
+                    "default_scratch")
 #: variants that transfer from another model, dataset or task (dashed in the plot).
-TRANSFER = ("other_domain", "with_act", "default")
+TRANSFER = ("other_domain", "with_other_domain", "with_act", "default")
 
 
 def share_label(share: float | int) -> str:

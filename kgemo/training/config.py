@@ -48,6 +48,8 @@ class DataConfig(Settings):
     # datasets above give the labelled train split only.
     target_datasets: list[str] = field(default_factory=list)
     target_train: bool = True           # train on the target datasets' unlabelled train split too
+    target_labels: bool = False         # ... with its labels: transfer with (few) target labels, where
+                                        # data.train_share takes a share of the target's train conversations only
     tasks: list[str] = field(default_factory=lambda: ["emotion"])  # first task = the one early stopping watches
     label_space: str | None = None      # e.g. "ekman7": map every dataset's emotion labels to one shared space
     metrics: dict[str, str] = field(default_factory=dict)  # task → metric name; default: the dataset's own
@@ -70,7 +72,7 @@ class DataConfig(Settings):
         d = super().to_dict()
         # Left out while unused, so a config written before learning curves resolves to the checksum its rows record.
         for key, unused in (("train_share", None), ("train_conversations", None), ("share_seed", None),
-                            ("share_dev", True), ("share_tasks", [])):
+                            ("share_dev", True), ("share_tasks", []), ("target_labels", False)):
             if d[key] == unused:
                 del d[key]
         return d
@@ -237,6 +239,9 @@ def _check_data(data: DataConfig, source: str) -> None:
                          "conversations (at least 1), or null")
     if count is not None and share is not None:
         raise KgemoError(f"{source}: give data.train_share or data.train_conversations, not both")
+    if data.target_labels and not (data.target_datasets and data.target_train):
+        raise KgemoError(f"{source}: data.target_labels keeps the labels of the target datasets' train split, so it "
+                         "needs data.target_datasets and data.target_train: true")
     stray = [t for t in data.share_tasks if t not in data.tasks]
     if stray:
         raise KgemoError(f"{source}: data.share_tasks {stray} are not in data.tasks {data.tasks}")

@@ -93,12 +93,14 @@ def split_parts(data: DataConfig, split: str) -> list[tuple[str, bool]]:
 
     Without target datasets: every dataset of ``data.datasets``, labelled. With them (domain adaptation): the train
     split is the source datasets' (labelled) and the target datasets' with labels removed (when
-    ``data.target_train``); dev and test are the target datasets' alone, labelled, for model selection and scoring.
+    ``data.target_train``; labelled with ``data.target_labels``); dev and test are the target datasets' alone,
+    labelled, for model selection and scoring.
     """
     if not data.target_datasets:
         return [(d, False) for d in data.datasets]
     if split == "train":
-        return [(d, False) for d in data.datasets] + [(d, True) for d in data.target_datasets if data.target_train]
+        return [(d, False) for d in data.datasets] + [(d, not data.target_labels) for d in data.target_datasets
+                                                      if data.target_train]
     return [(d, False) for d in data.target_datasets]
 
 
@@ -182,7 +184,8 @@ def prepare_data(config: ExperimentConfig | DataConfig, splits: Sequence[str] = 
         for dataset, labels_removed in split_parts(data, split):
             convs, feats, key = _split_data(data, pipeline, dataset, split, labels_removed)
             built = pipeline.graphs(convs, spaces, feats, cache_key=key, desc=f"graphs {dataset}/{split}")
-            if scarce and not labels_removed and (split == "train" or split == "dev" and data.share_dev):
+            if (scarce and not labels_removed and (split == "train" or split == "dev" and data.share_dev)
+                    and (not data.target_datasets or dataset in data.target_datasets)):  # the source stays whole
                 # After the (cached) graphs of the whole split, so every share and seed reads one cache entry.
                 share = data.train_share
                 if share is None and split == "train":  # exactly that many, whatever the float rounding

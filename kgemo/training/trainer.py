@@ -332,6 +332,7 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
     device = trainer.strategy.root_device if world()[1] > 1 else "cpu"
     results = {"complete": True, "config": config.name, "model": config.model.name, "seed": config.seed,
                "datasets": config.data.datasets, "target_datasets": config.data.target_datasets,
+               **({"target_labels": True} if config.data.target_labels else {}),
                "encoder": config.data.encoder,
                "encoder_id": data.pipeline.encoder.id, "knowledge": {k: v.to_dict() for k, v in config.knowledge.items()},
                "metrics": data.metrics, "best_epoch": export.best_epoch, "epochs_run": epochs_run,
@@ -340,14 +341,15 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
                "parameters": int(sum(p.numel() for p in best.parameters()))}
     if config.data.train_share is not None or config.data.train_conversations is not None:
         # a learning-curve point: what it was trained and selected on
-        scarce = (config.data.share_tasks or config.data.tasks)[0]
+        scarce, targets = (config.data.share_tasks or config.data.tasks)[0], set(config.data.target_datasets)
         results["train_share"] = {"share": config.data.train_share, "conversations": config.data.train_conversations,
                                   "seed": config.data.share_seed if config.data.share_seed is not None
                                   else config.seed, "tasks": config.data.share_tasks or config.data.tasks,
                                   "dev_capped": config.data.share_dev,
-                                  "labelled_conversations": {
+                                  "labelled_conversations": {  # of the target datasets, when there are some
                                       s: sum(bool((g["utterance"][f"y_{scarce}"] >= 0).any())
-                                             for g in data.graphs.get(s) or []) for s in ("train", "dev")}}
+                                             for g, c in zip(data.graphs.get(s) or [], data.conversations.get(s) or [])
+                                             if not targets or c.dataset in targets) for s in ("train", "dev")}}
     results["train_utterances_per_s"] = round(results["train_utterances"] * max(1, epochs_run) / train_time, 1)
     results.update(config.tags)
     results["provenance"] = run_provenance(config, data.pipeline, data_in_memory)

@@ -85,3 +85,20 @@ def test_a_number_of_conversations(tmp_path):
         experiment(tmp_path, [path], train_share=0.5, train_conversations=3)
     with pytest.raises(KgemoError, match="data.train_conversations=0"):
         experiment(tmp_path, [path], train_conversations=0)
+
+
+def test_target_labels_take_a_share_of_the_target_and_keep_the_source_whole(tmp_path):
+    source = big_file(tmp_path / "s")
+    target = big_file(tmp_path / "t")
+    config = experiment(tmp_path, [source], target_datasets=[str(target)], target_labels=True, train_share=0.1)
+    data = prepare_data(config, pipeline=tiny_pipeline())
+    by_file = {}
+    for g, c in zip(data.graphs["train"], data.conversations["train"]):
+        by_file.setdefault(c.dataset, []).append(bool((g["utterance"].y_emotion >= 0).any()))
+    assert [len(by_file[str(source)]), len(by_file[str(target)])] == [30, 3]     # the source whole, 10% of the target
+    assert all(by_file[str(target)])                                               # with their labels
+    assert len(data.graphs["dev"]) == 3 and {c.dataset for c in data.conversations["dev"]} == {str(target)}
+    unlabelled = prepare_data(experiment(tmp_path, [source], target_datasets=[str(target)]), pipeline=tiny_pipeline())
+    assert sum(bool((g["utterance"].y_emotion >= 0).any()) for g in unlabelled.graphs["train"]) == 30  # source only
+    with pytest.raises(KgemoError, match="target_labels .* needs data.target_datasets"):
+        experiment(tmp_path, [source], target_labels=True)
