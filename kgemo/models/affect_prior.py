@@ -63,8 +63,8 @@ class AffectPrior(UtteranceStateModel):
     r"""Utterance features and word affect → projection → :class:`~kgemo.nn.ContextTransformer` → linear heads.
 
     .. math::
-        \mathbf{h}^{(0)}_i = \mathrm{Dropout}(\mathrm{GELU}(\mathbf{W}_{in}\mathbf{x}_i)) + \mathbf{W}_a (s\,\mathbf{a}_i),
-        \quad \mathbf{h}_i = \mathrm{ContextTransformer}(\mathbf{h}^{(0)})_i, \quad
+        \mathbf{h}^{(0)}_i = \mathrm{Dropout}(\mathrm{GELU}(\mathbf{W}_{in}\mathbf{x}_i))
+        + \mathbf{W}_a (s\,\mathbf{a}_i), \quad \mathbf{h}_i = \mathrm{ContextTransformer}(\mathbf{h}^{(0)})_i, \quad
         \hat{\mathbf{y}}^{task}_i = \mathbf{W}_{task}\mathbf{h}_i
 
     with :math:`\mathbf{a}_i` from :func:`utterance_affect` and :math:`s` ``affect_scale``. It reads the

@@ -62,7 +62,8 @@ def test_config_checks_and_resolved_config_without_shares(tmp_path):
     with pytest.raises(KgemoError, match=r"data.share_tasks \['act'\] are not in data.tasks"):
         experiment(tmp_path, [path], train_share=0.5, share_tasks=["act"])
     # unused, the options stay out of the resolved config (the checksum every existing results row records)
-    assert not {"train_share", "share_seed", "share_dev", "share_tasks"} & set(experiment(tmp_path, [path]).to_dict()["data"])
+    unused = {"train_share", "train_conversations", "share_seed", "share_dev", "share_tasks", "target_labels"}
+    assert not unused & set(experiment(tmp_path, [path]).to_dict()["data"])
     assert experiment(tmp_path, [path], train_share=0.5).to_dict()["data"]["train_share"] == 0.5
 
 
@@ -70,8 +71,8 @@ def test_metrics_record_the_share(tmp_path):
     path = big_file(tmp_path)
     config = experiment(tmp_path, [path], train_share=0.1)
     result = fit(config, data=prepare_data(config, pipeline=tiny_pipeline()))
-    assert result["train_share"] == {"share": 0.1, "conversations": None, "seed": 0, "tasks": ["emotion"], "dev_capped": True,
-                                     "labelled_conversations": {"train": 3, "dev": 3}}
+    assert result["train_share"] == {"share": 0.1, "conversations": None, "seed": 0, "tasks": ["emotion"],
+                                     "dev_capped": True, "labelled_conversations": {"train": 3, "dev": 3}}
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["train_utterances"] == 3 * 4
 
 
