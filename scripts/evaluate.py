@@ -52,7 +52,8 @@ JOINT_PAPERS = {
 JOINT_CONFIGS = {"mastodon": ("cogat", "cogat_nocross", "dcrnet"), "dailydialog": ("cogat", "dcrnet")}
 ERC_DATASETS = ("meld", "emorynlp", "dailydialog")
 #: The ERC rows of the knowledge blocks: (model stem, its no-knowledge ablation's stem or None).
-ERC_ROWS = (("no_knowledge", None), ("ket", "no_knowledge"), ("ckenet", "no_knowledge"))
+ERC_ROWS = (("no_knowledge", None), ("ket", "no_knowledge"), ("ckenet", "no_knowledge"),
+            ("affect_prior", "no_knowledge"))   # rows only where a block's config ran
 #: ERC blocks: (heading, config name of a model stem on a dataset, note, rows as (label, config, ablation config)).
 ERC_BLOCKS = (
     ("Frozen encoder, past-only context (the paper-comparable rows)", "{m}_{ds}",
