@@ -489,7 +489,7 @@ def curve_section(summary: dict[str, dict]) -> list[str]:
              "Test score against the share of the training conversations (nested subsets fixed per seed; dev capped "
              "at the same share, so model selection is as scarce as the labels), mean ± std over the seeds; "
              "`python scripts/learning_curves.py run` makes the runs (rows `curve_<dataset>_<variant>_<share>` of "
-             "docs/results.json, each with its command), `plot` draws docs/img/learning_curves.png. The 100% "
+             "docs/results.json, each with its command), `plot` draws docs/learning_curves.png. The 100% "
              "column of a variant trained from scratch is its config's row above (its seeds). What each variant is: "
              "[learning-curves.md](learning-curves.md).", ""]
     found = False

@@ -7,7 +7,7 @@ docs/results.json (tags ``curve`` and ``share``) and the table of docs/results.m
 
     python scripts/learning_curves.py run --datasets meld --variants no_knowledge ket --shares 0.01 0.05 --seeds 0 1 2
     python scripts/learning_curves.py run --dry-run          # print the commands only
-    python scripts/learning_curves.py plot                   # docs/img/learning_curves.png from docs/results.json
+    python scripts/learning_curves.py plot                   # docs/learning_curves.png from docs/results.json
 
 Runs already finished are skipped (the trainer's resume), so an interrupted sweep is resumed by running it again.
 The 100% point of a variant trained from scratch is its config's own row (the same run: a share of 1 keeps the
@@ -238,7 +238,7 @@ def main(argv=None) -> int:
     r.add_argument("--dry-run", action="store_true")
     g = sub.add_parser("plot", help="draw the curves of docs/results.json")
     g.add_argument("--results", default=str(ROOT / "docs" / "results.json"))
-    g.add_argument("--out", default=str(ROOT / "docs" / "img" / "learning_curves.png"))
+    g.add_argument("--out", default=str(ROOT / "docs" / "learning_curves.png"))
     args = p.parse_args(argv)
     if args.cmd == "run":
         return run(args)
