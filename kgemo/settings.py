@@ -55,6 +55,8 @@ class Settings:
             raise KgemoError(f"{source}: {section or cls.__name__} must be a mapping of options, got "
                              f"{type(d).__name__} {d!r:.60}")
         names = cls.field_names()
+        types = {f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+                 for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         out: dict[str, Any] = {}
         for key, value in d.items():
             new = cls.RENAMED.get(key, key)
@@ -66,7 +68,7 @@ class Settings:
                     raise KgemoError(f"{source}: {what}s {key!r} and {new!r} are the same option; keep {new!r}")
             if new not in names:
                 raise KgemoError(f"{source}: unknown {what} {key!r}; known: {sorted(names)}")
-            out[new] = value
+            out[new] = _number(value, types.get(new, ""), f"{source}: {section + '.' if section else ''}{new}")
         try:
             return cls(**out)  # type: ignore[call-arg]
         except (TypeError, ValueError, KgemoError) as exc:  # __post_init__ checks say which value is wrong
@@ -74,3 +76,23 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+def _number(value: Any, annotation: str, where: str) -> Any:
+    """``value`` for a field annotated ``float`` or ``int`` (alone or ``| None``): a number as given, or a string
+    that spells one — YAML reads ``5e-4`` (no dot) as the string ``'5e-4'`` — as that number; anything else for such
+    a field is refused here, naming the option, instead of failing inside the optimiser. Other fields: unchanged."""
+    kinds = {t.strip() for t in annotation.split("|")}
+    if not kinds or not kinds <= {"float", "int", "None"} or not kinds - {"None"}:
+        return value
+    if value is None and "None" in kinds:
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and ("float" in kinds or isinstance(value, int)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value) if "float" in kinds else int(value)
+        except ValueError:
+            pass
+    expected = " or ".join(sorted(kinds - {"None"})) + (" (or null)" if "None" in kinds else "")
+    raise KgemoError(f"{where}={value!r}: expected a number ({expected})")

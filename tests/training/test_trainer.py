@@ -104,6 +104,15 @@ def test_config_yaml_overrides_and_errors(tmp_path):
     with pytest.raises(KgemoError, match="unknown KETConfig option 'hiden'"):
         from kgemo.models import KETConfig
         KETConfig.from_dict({"hiden": 3})
+    # YAML reads 5e-4 (no dot) as a string: a number field takes it as the number, and refuses what is not one
+    path.write_text("model: {name: ket}\nknowledge: {conceptnet: default}\n")
+    assert load_config(path, ["train.lr=5e-4"]).train.lr == 5e-4
+    with pytest.raises(KgemoError, match=r"ket_meld.yaml: train.lr='fast': expected a number \(float\)"):
+        load_config(path, ["train.lr=fast"])
+    with pytest.raises(KgemoError, match=r"train.epochs=2.5: expected a number \(int\)"):
+        load_config(path, ["train.epochs=2.5"])
+    with pytest.raises(KgemoError, match=r"model.hidden=True: expected a number \(int\)"):
+        load_config(path, ["model.hidden=true"])
 
 
 def test_every_shipped_config_parses():
