@@ -192,6 +192,15 @@ def _without_seed(overrides) -> list[str]:
     return [o for o in overrides or [] if not o.startswith("seed=")]
 
 
+def _shared_inputs(inputs: dict | None) -> dict | None:
+    """The inputs every seed of a row must share. A seed-templated ``train.init_from`` (``runs/x/seed{seed}``)
+    starts each seed from that seed's run, so its weights checksum is a per-seed input, not a shared one."""
+    init = (inputs or {}).get("init_from")
+    if init and "{seed}" in str(init.get("path", "")):
+        return {**inputs, "init_from": {k: v for k, v in init.items() if k != "weights_sha256"}}
+    return inputs
+
+
 def row_provenance(results: list[dict]) -> dict | None:
     """One row's provenance from its seeds' runs: the shared inputs, and per seed the commit, the files changed
     from it and the environment. None when any seed's run recorded none (a run made before rows carried it)."""
@@ -202,13 +211,18 @@ def row_provenance(results: list[dict]) -> dict | None:
     config = dict(first.get("config") or {})
     if config:
         config["overrides"] = _without_seed(config.get("overrides"))
+    shared = _shared_inputs(first.get("inputs"))
+    seeds = {}
+    for r, b in zip(results, blocks):
+        seeds[str(r["seed"])] = {"commit": b.get("commit"), "dirty": b.get("dirty") or [],
+                                 "environment": b.get("environment")}
+        if shared is not first.get("inputs"):  # per-seed init_from weights
+            seeds[str(r["seed"])]["init_from_weights_sha256"] = (b.get("inputs") or {})["init_from"].get(
+                "weights_sha256")
     out = {"config": config or None, "resolved_config_sha256": first.get("resolved_config_sha256"),
-           "inputs": first.get("inputs"),
-           "seeds": {str(r["seed"]): {"commit": b.get("commit"), "dirty": b.get("dirty") or [],
-                                      "environment": b.get("environment")}
-                     for r, b in zip(results, blocks)}}
+           "inputs": shared, "seeds": seeds}
     differ = [str(r["seed"]) for r, b in zip(results, blocks)
-              if b.get("inputs") != first.get("inputs")
+              if _shared_inputs(b.get("inputs")) != shared
               or b.get("resolved_config_sha256") != first.get("resolved_config_sha256")]
     if differ:
         out["inputs_differ_for_seeds"] = differ

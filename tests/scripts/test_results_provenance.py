@@ -112,6 +112,27 @@ def test_seeds_run_on_other_inputs_are_flagged(evaluate, runs):
     assert any("other inputs" in p for p in problems)
 
 
+def test_seed_templated_init_from_weights_are_per_seed(evaluate, runs):
+    # adapt_dailydialog_to_meld starts each seed from runs/x/seed{seed}: other weights per seed are by design ...
+    path = runs / "adapt_dailydialog_to_meld" / "seed1" / "metrics.json"
+    data = json.loads(path.read_text())
+    data["provenance"]["inputs"]["init_from"]["weights_sha256"] = "8" * 64
+    path.write_text(json.dumps(data))
+    rows = evaluate.summarise(evaluate.collect(runs, None))
+    prov = rows["adapt_dailydialog_to_meld"]["provenance"]
+    assert "inputs_differ_for_seeds" not in prov and "weights_sha256" not in prov["inputs"]["init_from"]
+    assert prov["seeds"]["1"]["init_from_weights_sha256"] == "8" * 64
+    assert prov["seeds"]["0"]["init_from_weights_sha256"] == "2" * 64
+    # ... but a fixed init_from folder must give every seed the same weights.
+    for seed, sha in ((0, "2"), (1, "8")):
+        path = runs / "adapt_dailydialog_to_meld" / f"seed{seed}" / "metrics.json"
+        data = json.loads(path.read_text())
+        data["provenance"]["inputs"]["init_from"].update(path="runs/x/seed0/model", weights_sha256=sha * 64)
+        path.write_text(json.dumps(data))
+    rows = evaluate.summarise(evaluate.collect(runs, None))
+    assert rows["adapt_dailydialog_to_meld"]["provenance"]["inputs_differ_for_seeds"] == ["1"]
+
+
 def test_stale_rows_are_marked_in_results_md(evaluate, runs, tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
