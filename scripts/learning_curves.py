@@ -201,7 +201,8 @@ def plot(results: Path, out: Path) -> Path:
             scores = [points[s]["test"]["emotion"] for s in shares]  # already in points (0-100)
             xs = [as_share(s, dataset) for s in shares]
             style = "--" if variant in TRANSFER else "-"
-            colour = f"C{k_variant}"
+            # matplotlib's cycle has ten colours; an eleventh variant gets black rather than repeating C0
+            colour = f"C{k_variant}" if k_variant < 10 else "black"
             ax.plot(xs, [statistics.mean(v) for v in scores], style, marker="o", color=colour, label=variant)
             ax.fill_between(xs, [min(v) for v in scores], [max(v) for v in scores], color=colour, alpha=0.12)
         source_only = summary.get(dict((label, name) for label, name in ZERO_LABELS.get(dataset, [])).get(
