@@ -10,7 +10,8 @@ of concept :math:`c` on utterance :math:`i` is
 (the rest of the conversation untouched). Positive: the concept supports the label; negative: it argues against
 it. Ranking evidence by :math:`\Delta` makes the top concepts the ones the prediction rests on (measured by
 ``scripts/benchmark.py evidence``: concept comprehensiveness against random concepts). All perturbed copies of a
-conversation run as one batch.
+conversation run as one batch; a model with ``occluded_logits`` (KET) computes the knowledge once and reruns
+only what each removal touches.
 """
 from __future__ import annotations
 
@@ -81,15 +82,27 @@ def occlusion_effects(model: Any, g: HeteroData, transform: Any, task: str, p_fu
     """
     jobs = [(i, c) for i, nodes in groups.items() for c in nodes]
     effects: dict[int, list[float]] = {i: [] for i in groups}
+    n = g["utterance"].num_nodes
+    # A model that can score the copies itself (KET.occluded_logits: knowledge once, then only what a drop
+    # touches) gets the graph once; any other model runs on the batched copies.
+    two_stage = getattr(model, "occluded_logits", None)
+    if two_stage is not None:
+        whole = Batch.from_data_list([g])
+        whole = (transform(whole) if transform is not None else whole).to(device)
     for a in range(0, len(jobs), batch_size):
         chunk = jobs[a:a + batch_size]
-        batch = drop_edges(g, [edge_ok & (edge_utt == i) & (edge_src == c) for i, c in chunk])
-        batch = (transform(batch) if transform is not None else batch).to(device)
-        logits = model(batch)[task].float()
+        drops = [edge_ok & (edge_utt == i) & (edge_src == c) for i, c in chunk]
+        rows = torch.tensor([i for i, _ in chunk])
+        if two_stage is not None:      # copy m's logits at its utterance only
+            logits = two_stage(whole, torch.from_numpy(np.stack(drops)).to(device), rows=rows)[task].float()
+        else:
+            batch = drop_edges(g, drops)
+            batch = (transform(batch) if transform is not None else batch).to(device)
+            logits = model(batch)[task].float()
+            logits = logits[(torch.arange(len(chunk)) * n + rows).to(logits.device)]
         probs = (torch.softmax(logits, -1) if temperature == 1.0 else
                  torch.softmax(logits.double() / float(temperature), -1)).cpu()
-        n = g["utterance"].num_nodes
         for m, (i, _) in enumerate(chunk):
             y = int(p_full[i].argmax())
-            effects[i].append(float(p_full[i, y] - probs[m * n + i, y]))
+            effects[i].append(float(p_full[i, y] - probs[m, y]))
     return {i: np.asarray(v) for i, v in effects.items()}

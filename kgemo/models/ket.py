@@ -93,32 +93,99 @@ class KET(UtteranceStateModel):
         """States ``h`` [N, H] and the evidence: ``concept_edge_weight`` α per (concept → token) edge (sums to 1
         over each token's concepts) and ``token_weight`` β per token (sums to 1 over each utterance's tokens)."""
         u, ctx = batch["utterance"], batch["utterance", "context", "utterance"]
-        tok, con = batch["token"], batch["concept"]
-        tok_utt = batch["token", "in", "utterance"].edge_index[1]
         link = batch["concept", "linked", "token"]
-        n = u.x.size(0)
+        tok_utt = batch["token", "in", "utterance"].edge_index[1]
+        r = self._context_representation(batch)
+        z, alpha, beta = self._knowledge(batch, r[tok_utt], tok_utt, u.x.size(0), link.edge_index, link.weight,
+                                         link.affect)
+        # 5. Fuse with the utterance embedding; context.
+        h = self.utt_in(u.x) + self.knowledge_out(z)                                       # [N, H]
+        h = self.context(h, ctx.edge_index, ctx.rel_pos, ctx.same_speaker)                 # [N, H]
+        return h, {"concept_edge_weight": alpha, "token_weight": beta}
 
-        # 1. Context representation r_i: mean of x_j over past-and-self context edges.
+    @staticmethod
+    def _context_representation(batch) -> Tensor:
+        """1. r_i: mean of x_j over past-and-self context edges, [N, D]."""
+        u, ctx = batch["utterance"], batch["utterance", "context", "utterance"]
         past = ctx.rel_pos >= 0
-        r = scatter(u.x[ctx.edge_index[0, past]], ctx.edge_index[1, past], 0, dim_size=n, reduce="mean")  # [N, D]
+        return scatter(u.x[ctx.edge_index[0, past]], ctx.edge_index[1, past], 0, dim_size=u.x.size(0),
+                       reduce="mean")
 
+    def _knowledge(self, batch, token_context: Tensor, groups: Tensor, num_groups: int, edge_index: Tensor,
+                   weight: Tensor, affect: Tensor, tokens: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Steps 2–4: the pooled knowledge ``z`` [num_groups, width] of token groups (an utterance's tokens),
+        with α per edge and β per token. ``tokens`` maps the rows here to the graph's token nodes (occlusion
+        scores copies of an utterance's tokens; None = every token node, in order)."""
+        tok, con = batch["token"], batch["concept"]
+        tok_x, tok_vad, tok_known = ((tok.x, tok.vad, tok.vad_known) if tokens is None
+                                     else (tok.x[tokens], tok.vad[tokens], tok.vad_known[tokens]))
         # 2. Concept knowledge per token, in the encoder space.
-        k, alpha = self.concept_attention(con.x, con.x, r[tok_utt], link.edge_index, link.weight,
-                                          link.affect, return_attention_weights=True)      # [T, D], [E]
+        k, alpha = self.concept_attention(con.x, con.x, token_context, edge_index, weight, affect,
+                                          return_attention_weights=True)                    # [T, D], [E]
         # 3-4. Token vectors [word; knowledge; centred VAD of the word], pooled per utterance.
-        vad = (tok.vad - 0.5) * tok.vad_known.unsqueeze(-1).float()                        # [T, 3], 0 if unknown
-        parts = [tok.x, k, vad] if self.config.word_vectors else [k, vad]
+        vad = (tok_vad - 0.5) * tok_known.unsqueeze(-1).float()                            # [T, 3], 0 if unknown
+        parts = [tok_x, k, vad] if self.config.word_vectors else [k, vad]
         if self.config.concept_affect:
             # s_t = Σ_c α_c (VAD_c − 0.5): the concepts' affect, weighted as the model attends to them. A channel this
             # narrow is the knowledge the sentence embedding lacks, and its gradient teaches α which concepts' valence
             # fits the emotion (what the evidence shows).
             cvad = (con.vad - 0.5) * con.vad_known.unsqueeze(-1).float()                   # [C, 3]
-            src, dst = link.edge_index
-            parts.append(scatter(alpha.unsqueeze(-1) * cvad[src], dst, 0, dim_size=tok.x.size(0), reduce="sum"))
+            src, dst = edge_index
+            parts.append(scatter(alpha.unsqueeze(-1) * cvad[src], dst, 0, dim_size=tok_x.size(0), reduce="sum"))
         e = torch.cat(parts, -1)                                                           # [T, width]
-        z, beta = self.token_pool(e, tok_utt, n)                                           # [N, width], [T]
+        z, beta = self.token_pool(e, groups, num_groups)                                   # [G, width], [T]
+        return z, alpha, beta
 
-        # 5. Fuse with the utterance embedding; context.
-        h = self.utt_in(u.x) + self.knowledge_out(z)                                       # [N, H]
-        h = self.context(h, ctx.edge_index, ctx.rel_pos, ctx.same_speaker)                 # [N, H]
-        return h, {"concept_edge_weight": alpha, "token_weight": beta}
+    def occluded_logits(self, batch, drops: Tensor, rows: Tensor | None = None) -> dict[str, Tensor]:
+        r"""Logits ``[M, N, classes]`` per task of ``M`` copies of one conversation's graph, copy ``m`` without the
+        concept edges where ``drops[m]`` (``[M, E]`` over ``(concept, linked, token)`` edges) is True — equal to
+        ``forward`` on the copies (occlusion, kgemo.annotate.occlusion), computed in two stages. With ``rows``
+        (``[M]``), only utterance ``rows[m]`` of copy ``m`` is computed: ``[M, classes]``.
+
+        Removing edges into an utterance's tokens changes only that utterance's knowledge vector
+        :math:`\mathbf{z}_i` (steps 2–4 never mix utterances), so the knowledge is computed once for the whole
+        graph and again only for the (copy, utterance) pairs a drop touches; the context layers then run on
+        the ``M`` copies of the fused states."""
+        u, ctx = batch["utterance"], batch["utterance", "context", "utterance"]
+        link = batch["concept", "linked", "token"]
+        tok_utt = batch["token", "in", "utterance"].edge_index[1]
+        n, m_copies = u.x.size(0), drops.size(0)
+        src, dst = link.edge_index
+        r = self._context_representation(batch)
+        z, _, _ = self._knowledge(batch, r[tok_utt], tok_utt, n, link.edge_index, link.weight, link.affect)
+        h0 = self.utt_in(u.x) + self.knowledge_out(z)                                      # [N, H]
+
+        # The (copy, utterance) pairs to recompute, and for each a copy of the utterance's tokens ("rows").
+        edge_utt = tok_utt[dst]
+        touched = torch.zeros(m_copies, n, dtype=torch.bool, device=h0.device)
+        copy_idx, edge_idx = drops.nonzero(as_tuple=True)
+        touched[copy_idx, edge_utt[edge_idx]] = True
+        pair_copy, pair_utt = touched.nonzero(as_tuple=True)                               # [P]
+        if pair_copy.numel():
+            pair_of = torch.full((m_copies, n), -1, dtype=torch.long, device=h0.device)
+            pair_of[pair_copy, pair_utt] = torch.arange(pair_copy.numel(), device=h0.device)
+            # rows: every token of each pair's utterance
+            tok_pairs = pair_of[:, tok_utt]                                                # [M, T]
+            row_copy, row_tok = (tok_pairs >= 0).nonzero(as_tuple=True)
+            row_pair = tok_pairs[row_copy, row_tok]
+            row_of = torch.full((m_copies, tok_utt.numel()), -1, dtype=torch.long, device=h0.device)
+            row_of[row_copy, row_tok] = torch.arange(row_tok.numel(), device=h0.device)
+            # edges: each row's concept edges the copy keeps
+            edge_rows = row_of[:, dst]                                                     # [M, E]
+            keep = (edge_rows >= 0) & ~drops
+            e_copy, e_idx = keep.nonzero(as_tuple=True)
+            edges = torch.stack([src[e_idx], edge_rows[e_copy, e_idx]])
+            z_pair, _, _ = self._knowledge(batch, r[tok_utt[row_tok]], row_pair, pair_copy.numel(), edges,
+                                           link.weight[e_idx], link.affect[e_idx], tokens=row_tok)
+            h_pair = self.utt_in(u.x[pair_utt]) + self.knowledge_out(z_pair)
+        h = h0.unsqueeze(0).repeat(m_copies, 1, 1)                                         # [M, N, H]
+        if pair_copy.numel():
+            h[pair_copy, pair_utt] = h_pair
+        copies = torch.arange(m_copies, device=h0.device) * n
+        targets = None if rows is None else copies + rows.to(h0.device)
+        h = self.context(h.reshape(m_copies * n, -1),
+                         ctx.edge_index.repeat(1, m_copies) + copies.repeat_interleave(ctx.edge_index.size(1)),
+                         ctx.rel_pos.repeat(m_copies), ctx.same_speaker.repeat(m_copies), targets=targets)
+        if targets is not None:
+            return {t: head(h[targets]) for t, head in self.heads.items()}
+        return {t: head(h).view(m_copies, n, -1) for t, head in self.heads.items()}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax
@@ -108,7 +109,7 @@ class ContextTransformer(nn.Module):
     Shapes:
         - **input:** h :math:`(N, \text{hidden})`, edge_index :math:`(2, E)`, rel_pos :math:`(E)`,
           same_speaker :math:`(E)`.
-        - **output:** :math:`(N, \text{hidden})`.
+        - **output:** :math:`(N, \text{hidden})`; with ``targets``, only those rows are the stack's output.
     """
 
     def __init__(self, hidden: int, layers: int = 2, heads: int = 4, max_distance: int = 16,
@@ -117,7 +118,23 @@ class ContextTransformer(nn.Module):
         self.layers = nn.ModuleList(ContextTransformerLayer(hidden, heads, max_distance, dropout)
                                     for _ in range(layers))
 
-    def forward(self, h: Tensor, edge_index: Tensor, rel_pos: Tensor, same_speaker: Tensor) -> Tensor:
-        for layer in self.layers:
-            h = layer(h, edge_index, rel_pos, same_speaker)
+    def forward(self, h: Tensor, edge_index: Tensor, rel_pos: Tensor, same_speaker: Tensor,
+                targets: Tensor | None = None) -> Tensor:
+        """``targets``: node ids whose output is wanted (occlusion reads one utterance per copy). Each layer then
+        passes only the messages into the nodes the layers above still need — the targets, then their sources,
+        and so on down — so only the targets' rows are exact; the rest are left half-computed."""
+        if targets is None:
+            for layer in self.layers:
+                h = layer(h, edge_index, rel_pos, same_speaker)
+            return h
+        need = torch.zeros(h.size(0), dtype=torch.bool, device=h.device)
+        need[targets] = True
+        edges = []
+        for _ in self.layers:                       # from the last layer down
+            keep = need[edge_index[1]]
+            edges.append(keep)
+            need = need.clone()
+            need[edge_index[0, keep]] = True
+        for layer, keep in zip(self.layers, reversed(edges)):
+            h = layer(h, edge_index[:, keep], rel_pos[keep], same_speaker[keep])
         return h

@@ -142,3 +142,37 @@ def test_affect_prior_reads_the_words_vad_and_is_its_ablation_without_it(tiny_en
     flipped = model(batch)["emotion"]
     batch["token"].vad = 1.0 - batch["token"].vad
     assert not torch.allclose(flipped, model(batch)["emotion"])   # a trained W_a reads the words' affect
+
+
+@pytest.mark.parametrize("options", [{}, {"word_vectors": False, "concept_affect": True},
+                                     {"relatedness": "paper", "context_layers": 2}])
+def test_ket_two_stage_occlusion_equals_forward_on_the_copies(tiny_encoder, options):
+    """occluded_logits (knowledge once, then only the dropped utterances' knowledge and the context layers per
+    copy) gives what forward gives on each copy of the graph without the dropped concept edges."""
+    import numpy as np
+
+    from kgemo.annotate.occlusion import drop_edges
+    from kgemo.models import KET, KETConfig
+
+    data = tiny_prepared(tiny_encoder, "concept", sizes=(20, 1, 1), concepts_per_token=3)
+    cfg = data.pipeline.fill_widths(KETConfig(hidden=32, heads=2, **options))
+    torch.manual_seed(0)
+    model = KET(cfg, data.label_spaces).eval()
+    torch.nn.init.normal_(model.knowledge_out[1].weight)  # zero-initialised: give the knowledge a say
+    g = max(data.graphs["train"], key=lambda x: x["concept", "linked", "token"].edge_index.size(1))
+    n_edges = g["concept", "linked", "token"].edge_index.size(1)
+    assert n_edges > 4 and g["utterance"].num_nodes > 1
+    rng = np.random.default_rng(0)
+    drops = [np.zeros(n_edges, bool), rng.random(n_edges) < 0.3, rng.random(n_edges) < 0.7, np.ones(n_edges, bool)]
+    with torch.no_grad():
+        copies = model(data.pipeline.transform(drop_edges(g, drops)))["emotion"]
+        two_stage = model.occluded_logits(data.pipeline.transform(g.clone()), torch.from_numpy(np.stack(drops)))
+    n = g["utterance"].num_nodes
+    assert two_stage["emotion"].shape == (len(drops), n, copies.size(-1))
+    assert torch.allclose(two_stage["emotion"].reshape(-1, copies.size(-1)), copies, atol=1e-5)
+    assert not torch.allclose(copies[:n], copies[-n:], atol=1e-3)     # the drops do change the logits
+    # Only one utterance per copy (what occlusion reads): the context layers compute just what it needs.
+    rows = torch.tensor([0, n - 1, n // 2, 1])
+    with torch.no_grad():
+        one = model.occluded_logits(data.pipeline.transform(g.clone()), torch.from_numpy(np.stack(drops)), rows)
+    assert torch.allclose(one["emotion"], copies[torch.arange(len(drops)) * n + rows], atol=1e-5)

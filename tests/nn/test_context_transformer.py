@@ -61,3 +61,17 @@ def test_conversations_in_a_batch_do_not_attend_to_each_other():
 def test_linear_edges_for_long_conversations():
     ei, _, _ = context_edges(torch.zeros(10_000, dtype=torch.long).numpy(), window=8)
     assert ei.size(1) < 10_000 * 17  # N (2W + 1) minus the borders, not N²
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_targets_get_the_full_stacks_output_from_their_receptive_field_only(layers):
+    torch.manual_seed(0)
+    model = ContextTransformer(8, layers=layers, heads=2, dropout=0.0).eval()
+    ei, rel, same = context_edges(torch.tensor([0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0]).numpy(), window=2)
+    h = torch.randn(12, 8)
+    full = model(h, ei, rel, same)
+    targets = torch.tensor([0, 6, 11])
+    assert torch.allclose(model(h, ei, rel, same, targets=targets)[targets], full[targets], atol=1e-6)
+    # Fewer messages passed: row 9, more than three windows of 2 from target 0, is not the stack's output.
+    if layers == 3:
+        assert not torch.allclose(model(h, ei, rel, same, targets=torch.tensor([0]))[9], full[9], atol=1e-3)
