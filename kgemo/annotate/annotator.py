@@ -295,19 +295,13 @@ class Annotator:
                   return_token_type_ids=False, verbose=False)["input_ids"]
         return np.fromiter((len(x) > limit for x in ids), dtype=bool, count=len(texts))
 
-    def _knowledge_cut(self, conv: Conversation, graph) -> np.ndarray:
-        """Utterances whose content words exceed the concept builder's ``max_tokens`` (the rest got no
-        knowledge); only utterances at the limit are re-tokenised."""
-        n = len(conv)
-        max_tokens = getattr(self.pipeline.builder.settings, "max_tokens", None)
-        if self.kb is None or not max_tokens or "token" not in graph.node_types:
-            return np.zeros(n, dtype=bool)
-        counts = np.bincount(graph["token", "in", "utterance"].edge_index[1].numpy(), minlength=n)
-        cut = np.zeros(n, dtype=bool)
-        for i in np.flatnonzero(counts >= max_tokens):
-            ids = self.kb.lookup(self.kb.tokenize(conv.utterances[i].text))
-            cut[i] = len(np.unique(ids[ids >= 0])) > max_tokens
-        return cut
+    @staticmethod
+    def _knowledge_cut(graph) -> np.ndarray:
+        """Utterances whose content words exceeded the concept builder's ``max_tokens`` (the rest got no
+        knowledge), as the builder recorded them."""
+        if "knowledge_cut" in graph["utterance"]:
+            return graph["utterance"].knowledge_cut.numpy()
+        return np.zeros(graph["utterance"].num_nodes, dtype=bool)
 
     def _warn_cut(self, conv: Conversation, enc_cut: np.ndarray, kb_cut: np.ndarray) -> None:
         if enc_cut.any():
@@ -331,7 +325,7 @@ class Annotator:
         graphs = self.pipeline.graphs(convs, {}, features=feats, progress=False)
         offsets = np.cumsum([0] + [len(c) for c in convs])
         for c, g, a, b in zip(convs, graphs, offsets[:-1], offsets[1:]):
-            self._warn_cut(c, enc_cut[a:b], self._knowledge_cut(c, g))
+            self._warn_cut(c, enc_cut[a:b], self._knowledge_cut(g))
         # Models over the event graph (COSMIC, TODKAT) explain with their own weights per ATOMIC event; others get
         # the events retrieved for the utterance.
         model_events = self._explains_events()

@@ -81,6 +81,8 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
     all tokens of the conversation that reach them.
 
     Node types (in addition to :class:`ConversationGraphBuilder`'s):
+        * ``utterance``: also ``knowledge_cut`` [N], whether the utterance had more than ``max_tokens`` distinct
+          concept-bearing words (knowledge was looked up for the first ones only).
         * ``token``: ``kid`` [T] the token's own concept id, ``vad`` [T, 3] its NRC-VAD valence, arousal,
           dominance (neutral 0.5s when unknown), ``vad_known`` [T].
         * ``concept``: ``kid`` [C] concept ids, unique within the conversation.
@@ -100,8 +102,8 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
     name = "concept"
     # Bump when the output changes for the same inputs — including changes to the KB's token normalisation
     # (kgemo.knowledge.text), which the KB checksum does not cover. 2: verb stems prefer "hope" over "hop";
-    # 3: token VAD; 4: concept VAD, self edges and selection.
-    version = "4"
+    # 3: token VAD; 4: concept VAD, self edges and selection; 5: utterance.knowledge_cut.
+    version = "5"
     cache = True  # KB lookups: reading the cache back is ~5x faster than building (scripts/benchmark.py train)
     knowledge = ("conceptnet",)
     settings_class = ConceptGraphSettings
@@ -116,13 +118,16 @@ class ConceptGraphBuilder(ConversationGraphBuilder):
 
         # Tokens: concept ids per utterance, unique within the utterance, order kept.
         tok_kid, tok_utt = [], []
+        cut = np.zeros(len(conv), dtype=bool)
         for i, utt in enumerate(conv.utterances):
             ids = np.asarray(kb.lookup(kb.tokenize(utt.text)), dtype=np.int64)
             ids = ids[ids >= 0]
             _, first = np.unique(ids, return_index=True)
+            cut[i] = len(first) > max_tokens
             ids = ids[np.sort(first)][:max_tokens]
             tok_kid.append(ids)
             tok_utt.append(np.full(len(ids), i, dtype=np.int64))
+        data["utterance"].knowledge_cut = torch.from_numpy(cut)  # the annotator warns about these
         tok_kid = np.concatenate(tok_kid) if tok_kid else np.zeros(0, np.int64)
         tok_utt = np.concatenate(tok_utt) if tok_utt else np.zeros(0, np.int64)
         data["token"].kid = torch.from_numpy(tok_kid)

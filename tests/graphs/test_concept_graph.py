@@ -44,6 +44,13 @@ def test_k_limits_neighbours_and_repeated_words_count_once():
     assert [CONCEPTS[i] for i in g["concept"].kid.tolist()] == ["joy"]  # the strongest neighbour only
 
 
+def test_the_builder_records_which_utterances_lost_words_to_max_tokens():
+    # happy, dog, sad, joy: four distinct content words (the repeat counts once); max_tokens 3 keeps the first three.
+    g = build(["happy dog happy sad joy", "happy dog sad", "nothing"], max_tokens=3)
+    assert g["utterance"].knowledge_cut.tolist() == [True, False, False]
+    assert g["token", "in", "utterance"].edge_index[1].tolist().count(0) == 3
+
+
 def test_utterances_without_concepts_and_batching_with_features():
     g1, g2 = build(["nothing to see"]), build(["sad dog"])
     assert g1["token"].num_nodes == 0 and g1["concept"].num_nodes == 0
