@@ -152,7 +152,7 @@ BAD: dict[str, list[tuple[str, list[str], list[str]]]] = {
     "finetune": [
         ("wrong", ["finetune", "{garbage_yaml}", "--seeds", "x"], ["--seeds", "invalid int value: 'x'"]),
         ("missing", ["finetune", "{missing}"], ["{missing}"]),
-        ("unreadable", ["finetune", "{folder}"], ["{folder}", "is a directory"]),
+        ("unreadable", ["finetune", "{folder}"], ["{folder}", "is a folder"]),
         ("unreadable", ["finetune", "{garbage_yaml}"], ["{garbage_yaml}", "UTF-8"]),
     ],
     "evaluate": [

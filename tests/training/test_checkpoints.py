@@ -41,11 +41,13 @@ def test_saves_only_on_a_new_best_and_remembers_it_across_a_resume(tmp_path):
 
 
 def test_subclasses_keep_their_names_as_checkpoint_keys():
+    from kgemo.training.finetune import BestState
     from kgemo.training.trainer import BestModelExport
 
-    # Lightning files a callback's state under its class name: runs killed before this became a BestCheckpoint
+    # Lightning files a callback's state under its class name: runs killed before these became BestCheckpoints
     # resume with their best score.
-    assert BestModelExport.__qualname__ == "BestModelExport" and issubclass(BestModelExport, BestCheckpoint)
+    assert BestModelExport.__qualname__ == "BestModelExport" and BestState.__qualname__ == "BestState"
+    assert issubclass(BestModelExport, BestCheckpoint) and issubclass(BestState, BestCheckpoint)
 
 
 @pytest.mark.parametrize("kind", ["file", "folder"])
