@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["pick_device", "cuda_available", "mixed_precision"]
+__all__ = ["pick_device", "cuda_available", "mixed_precision", "uses_cuda", "lightning_precision"]
 
 
 def cuda_available() -> bool:
@@ -28,3 +28,17 @@ def mixed_precision(device: Any = None) -> str:
     import torch
 
     return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def uses_cuda(accelerator: str = "auto") -> bool:
+    """Whether a Lightning run with ``train.accelerator`` trains on CUDA: ``auto``, ``gpu`` or ``cuda`` where a
+    CUDA device is present."""
+    return accelerator in ("auto", "gpu", "cuda") and cuda_available()
+
+
+def lightning_precision(setting: str, accelerator: str = "auto") -> str:
+    """Lightning's precision for ``train.precision``: as given, or for ``auto`` the mixed precision of the device
+    that ``accelerator`` picks (:func:`mixed_precision`; ``32-true`` on the CPU)."""
+    if setting != "auto":
+        return setting
+    return mixed_precision("cuda" if uses_cuda(accelerator) else "cpu")

@@ -18,12 +18,9 @@ The resolved config is saved into every run folder and model folder, so a run ca
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
-
-import yaml
+from typing import Any, ClassVar, Mapping, Sequence
 
 from ..errors import KgemoError
 from ..graphs import builder_class
@@ -32,9 +29,11 @@ from ..metrics.weights import CLASS_WEIGHT_SCHEMES
 from ..models import ModelConfig, NoKnowledgeConfig, get_model_class
 from ..pipeline import PipelineSpec
 from ..settings import Settings
-from .provenance import config_origin
+from .config_file import apply_overrides, load_config_file, refuse_unknown_keys
+from .monitor import check_monitor
 
-__all__ = ["DataConfig", "TrainConfig", "ExperimentConfig", "load_config", "apply_overrides", "label_map_by_task"]
+__all__ = ["DataConfig", "TrainConfig", "ExperimentConfig", "load_config", "apply_overrides", "label_map_by_task",
+           "check_class_weights"]
 
 
 @dataclass
@@ -176,10 +175,7 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "config") -> "ExperimentConfig":
         d = dict(d)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise KgemoError(f"{source}: unknown top-level key(s) {unknown}; known: {sorted(known)}")
+        refuse_unknown_keys(cls, d, source)
         d["model"] = _model_config(d.get("model"), source)
         model_cls = get_model_class(d["model"].name)
         d["graph"] = builder_class(model_cls.graph_builder).settings_class.from_dict(d.get("graph"), source, "graph")
@@ -260,13 +256,19 @@ def _check_tags(tags: Any, source: str) -> None:
         raise KgemoError(f"{source}: tags {clash} would overwrite metrics.json fields; rename them")
 
 
-def _check_train(train: TrainConfig, source: str, tasks: list[str] | None = None) -> None:
-    # Checked here, not when the first batch needs them, so a typo fails before any data is loaded.
+def check_class_weights(train: Any, source: str) -> None:
+    """``train.class_weights`` must name a scheme of :mod:`kgemo.metrics.weights` (or none: ``null``, ``none``)."""
     if isinstance(train.class_weights, str) and train.class_weights.lower() in ("none", "null", ""):
         train.class_weights = None
     if train.class_weights not in CLASS_WEIGHT_SCHEMES:
         raise KgemoError(f"{source}: train.class_weights={train.class_weights!r}; expected one of "
                          f"{[s for s in CLASS_WEIGHT_SCHEMES if s]} or null")
+
+
+def _check_train(train: TrainConfig, source: str, tasks: list[str] | None = None) -> None:
+    # Checked here, not when the first batch needs them, so a typo fails before any data is loaded.
+    check_class_weights(train, source)
+    check_monitor(train.monitor, list(tasks or []), source)
     train.label_map = label_map_by_task(train.label_map, list(tasks or []), source)
     if train.label_map and not train.init_from:
         raise KgemoError(f"{source}: train.label_map says which old class starts each new one, so it needs "
@@ -309,42 +311,6 @@ def label_map_by_task(label_map: Any, tasks: list[str], source: str = "config") 
     return by_task
 
 
-def _set(d: dict, dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    for k in keys[:-1]:
-        d = d.setdefault(k, {})
-        if not isinstance(d, dict):
-            raise KgemoError(f"override {dotted!r}: {k!r} is not a section")
-    d[keys[-1]] = value
-
-
-def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
-    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a raw config dict."""
-    for item in overrides or []:
-        if "=" not in item:
-            raise KgemoError(f"override {item!r} is not key=value")
-        key, value = item.split("=", 1)
-        _set(raw, key.strip(), yaml.safe_load(value))
-    return raw
-
-
-def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read a YAML experiment config (errors name the file)."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise KgemoError(f"{path}: config file not found") from None
-    except IsADirectoryError:
-        raise KgemoError(f"{path}: is a folder, not a YAML config file") from None
-    except UnicodeDecodeError as exc:
-        raise KgemoError(f"{path}: not UTF-8 text (byte {exc.start}); a config is a YAML file") from None
-    except yaml.YAMLError as exc:
-        raise KgemoError(f"{path}: invalid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise KgemoError(f"{path}: a config must be a mapping")
-    raw.setdefault("name", path.stem)
-    config = ExperimentConfig.from_dict(apply_overrides(raw, overrides), source=str(path))
-    # Where the config came from, for the run's provenance (not an option: to_dict leaves it out).
-    config.origin = config_origin(path, overrides or [])
-    return config
+def load_config(path: str | Path, overrides: Sequence[str] | None = None) -> ExperimentConfig:
+    """Read a YAML experiment config with ``key.sub=value`` overrides (errors name the file and the option)."""
+    return load_config_file(ExperimentConfig, path, overrides)

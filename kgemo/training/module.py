@@ -13,6 +13,7 @@ from ..metrics import score
 from ..models.base import KGModel
 from .config import TrainConfig
 from .distributed import gather_in_order, sum_over_processes, utterance_index
+from .monitor import monitor_value
 
 __all__ = ["TaskModule"]
 
@@ -164,17 +165,10 @@ class TaskModule(L.LightningModule):
             predictions[task] = y_pred
             self.log(f"{stage}/{task}/{name}", value, sync_dist=False)
         if scores:
-            self.log(f"{stage}_score", self.monitor_value(scores), prog_bar=True, sync_dist=False)
+            self.log(f"{stage}_score", monitor_value(self.train_cfg.monitor, scores, list(self.label_spaces)),
+                     prog_bar=True, sync_dist=False)
         self.last_scores[stage] = scores
         self.last_predictions[stage] = predictions
-
-    def monitor_value(self, scores: Mapping[str, float]) -> float:
-        mode = self.train_cfg.monitor
-        if mode == "first":
-            return scores[next(iter(self.label_spaces))]
-        if mode == "mean":
-            return sum(scores.values()) / len(scores)
-        return scores[mode]
 
     def on_validation_epoch_end(self):
         self._finish("dev")

@@ -12,32 +12,28 @@ Run folder (``config.run_dir``)::
 from __future__ import annotations
 
 import logging
-import math
-import pickle
-import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import lightning as L
 import torch
 import yaml
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from ..data.labels import LabelSpace
-from ..devices import cuda_available, mixed_precision
 from ..errors import KgemoError
 from ..graphs.batching import batches
 from ..metrics import class_weights, classification_report, confusion_matrix_png, score
 from ..models import load_model, save_model
 from ..pipeline import load_model_and_pipeline
-from ..storage import atomic_write, read_json, write_json
+from ..storage import atomic_write, write_json
+from .checkpoints import BestCheckpoint, checkpoint_to_resume, finished_run, fit_resumable
 from .config import DataConfig, ExperimentConfig, label_map_by_task
 from .data import PreparedData, prepare_data
 from .distributed import GraphDataModule, ddp_strategy, init_from_env, predict_distributed, world
 from .module import TaskModule
 from .provenance import run_provenance
+from .trainer_options import trainer_options
 
 __all__ = ["fit", "evaluate", "build_model", "score_graphs", "init_weights", "class_rows"]
 
@@ -196,35 +192,16 @@ def class_rows(old: LabelSpace, new: LabelSpace, mapping: Mapping[str, str | Non
     return out
 
 
-class BestModelExport(L.Callback):
-    """Writes the model folder whenever the dev score improves; its state survives a resume."""
+class BestModelExport(BestCheckpoint):
+    """Writes the model folder (``run_dir/model``) whenever the dev score improves; its state survives a resume."""
 
     def __init__(self, path: Path, pipeline: Mapping[str, Any], card: Mapping[str, Any]):
-        self.path, self.pipeline, self.card = path, dict(pipeline), dict(card)
-        self.best, self.best_epoch = -math.inf, -1
+        super().__init__(path)
+        self.pipeline, self.card = dict(pipeline), dict(card)
 
-    def on_validation_end(self, trainer, pl_module):
-        if trainer.sanity_checking:
-            return
-        value = trainer.callback_metrics.get("dev_score")
-        if value is None or float(value) <= self.best:
-            return
-        self.best, self.best_epoch = float(value), trainer.current_epoch
-        if trainer.is_global_zero:
-            save_model(pl_module.model, self.path, self.pipeline,
-                       {**self.card, "best dev score": f"{self.best:.2f}", "best epoch": self.best_epoch})
-
-    def state_dict(self):
-        return {"best": self.best, "best_epoch": self.best_epoch}
-
-    def load_state_dict(self, state):
-        self.best, self.best_epoch = state["best"], state["best_epoch"]
-
-
-def _precision(cfg: str, accelerator: str) -> str:
-    if cfg != "auto":
-        return cfg
-    return mixed_precision("cpu" if accelerator == "cpu" else None)
+    def save(self, trainer, module):
+        save_model(module.model, self.path, self.pipeline,
+                   {**self.card, "best dev score": f"{self.best:.2f}", "best epoch": self.best_epoch})
 
 
 def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None = None,
@@ -233,18 +210,17 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
 
     Args:
         config: the experiment.
-        resume: continue from ``checkpoints/last.ckpt`` when the run folder has one.
+        resume: continue from ``checkpoints/last.ckpt`` when the run folder has one (otherwise the run starts
+            afresh and an earlier run's ``model/`` is removed first).
         data: already prepared data (tests, sweeps); default: prepared from the config (cached).
-        force: retrain even if the run folder already holds a finished run.
+        force: retrain from the first step even if the run folder already holds a finished run.
         callbacks: extra Lightning callbacks.
     """
     run_dir = config.run_dir
     metrics_path = run_dir / "metrics.json"
-    if metrics_path.exists() and resume and not force:
-        done = read_json(metrics_path)
-        if done.get("complete"):
-            log.info("%s: finished run found; pass force=True (--force) to retrain", run_dir)
-            return done
+    done = finished_run(run_dir, resume, force)
+    if done is not None:
+        return done
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(run_dir / "config.yaml", "w", encoding="utf-8") as fh:
         yaml.safe_dump(config.to_dict(), fh, sort_keys=False)
@@ -285,42 +261,14 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
         spec_data["target_datasets"] = config.data.target_datasets
     spec = data.pipeline.spec(spec_data).to_dict()
     export = BestModelExport(run_dir / "model", spec, {"config": config.name, "seed": config.seed})
-    progress = sys.stderr.isatty() if tc.progress is None else tc.progress
-    gpu = cuda_available() and tc.accelerator in ("auto", "gpu", "cuda")
     trainer = L.Trainer(
-        max_epochs=tc.epochs, accelerator=tc.accelerator, devices=tc.devices, num_nodes=tc.num_nodes,
-        strategy=ddp_strategy(tc.strategy), use_distributed_sampler=False,
-        precision=_precision(tc.precision, tc.accelerator), gradient_clip_val=tc.grad_clip or None,
-        # scatter-add has no deterministic CUDA kernel: warn there instead of failing.
-        deterministic=("warn" if gpu else True) if tc.deterministic else False,
-        # One rolling checkpoint of the latest epoch, for resuming; the best model is exported separately.
-        callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, monitor=None,
-                                   enable_version_counter=False),
-                   EarlyStopping("dev_score", mode="max", patience=tc.patience), export, *callbacks],
-        # A new logs/version_N per attempt, so a resumed run keeps the log of the epochs before the kill.
-        logger=L.pytorch.loggers.CSVLogger(run_dir, name="logs"),
-        default_root_dir=run_dir, enable_progress_bar=progress, enable_model_summary=False,
-        num_sanity_val_steps=0, log_every_n_steps=max(1, min(50, steps)))
-    last = run_dir / "checkpoints" / "last.ckpt"
-    ckpt = str(last) if resume and last.exists() else None
-    if ckpt:
-        log.info("resuming from %s", ckpt)
+        max_epochs=tc.epochs, devices=tc.devices, num_nodes=tc.num_nodes, strategy=ddp_strategy(tc.strategy),
+        use_distributed_sampler=False,
+        # The rolling last.ckpt and early stopping act once per epoch, after its dev evaluation.
+        **trainer_options(tc, run_dir, steps, export, callbacks))
+    ckpt = checkpoint_to_resume(run_dir, export, resume, force)
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        # Lightning-internal deprecation noise, and its advice to add DataLoader workers (graphs are in memory).
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        # Under DDP the dev scores are computed from every process's gathered predictions (the same value in each
-        # process), so Lightning's advice to average them over processes does not apply.
-        warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed setting.*")
-        # Resume loads tensors and plain containers only (kgemo's checkpoints hold nothing else), never a full
-        # unpickle: a checkpoint file could run code otherwise.
-        try:
-            trainer.fit(module, datamodule=loaders, ckpt_path=ckpt, weights_only=True)
-        except pickle.UnpicklingError as exc:
-            reason = str(exc).splitlines()[0][:200]
-            raise KgemoError(f"{ckpt}: the checkpoint cannot be loaded safely (it holds more than tensors and plain "
-                             f"values: {reason}); delete it, or start afresh with --no-resume") from None
+    fit_resumable(trainer, module, ckpt, datamodule=loaders)
     train_time = time.perf_counter() - start
     epochs_run = trainer.current_epoch
 
@@ -333,8 +281,8 @@ def fit(config: ExperimentConfig, resume: bool = True, data: PreparedData | None
     results = {"complete": True, "config": config.name, "model": config.model.name, "seed": config.seed,
                "datasets": config.data.datasets, "target_datasets": config.data.target_datasets,
                **({"target_labels": True} if config.data.target_labels else {}),
-               "encoder": config.data.encoder,
-               "encoder_id": data.pipeline.encoder.id, "knowledge": {k: v.to_dict() for k, v in config.knowledge.items()},
+               "encoder": config.data.encoder, "encoder_id": data.pipeline.encoder.id,
+               "knowledge": {k: v.to_dict() for k, v in config.knowledge.items()},
                "metrics": data.metrics, "best_epoch": export.best_epoch, "epochs_run": epochs_run,
                "train_time_s": round(train_time, 2),
                "train_utterances": int(sum(g["utterance"].num_nodes for g in data.graphs["train"])),

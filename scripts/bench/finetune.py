@@ -58,8 +58,8 @@ def run(args) -> dict:
     from kgemo.encoders.encoder_inputs import InputTokenizer
     from kgemo.encoders.finetuned_encoder import model_card, save_encoder_folder
     from kgemo.encoders.pooled_transformer import load_base, load_tokenizer
-    from kgemo.training.finetune import (BucketBatches, FinetuneConfig, FinetuneModule, UtteranceSet, _collate,
-                                         build_net)
+    from kgemo.training.finetune import BucketBatches, FinetuneConfig, FinetuneModule, UtteranceSet, build_net
+    from kgemo.training.utterance_batches import collate_utterances
 
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # tells kgemo not to pick its own count
@@ -92,7 +92,7 @@ def run(args) -> dict:
         module = FinetuneModule(net, heads, spaces, {task: spec.metric(task)}, config.train, {}, 1000, tok,
                                 config.context)
         loader = torch.utils.data.DataLoader(data, batch_sampler=BucketBatches(data.lengths, args.batch_size, 0),
-                                             collate_fn=_collate(tok))
+                                             collate_fn=collate_utterances(tok))
         opt = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-5)
         _train_pass(module, [next(iter(loader))], opt)  # warm-up: allocator, optimiser state
         setups[mode] = (module, loader, opt)

@@ -3,8 +3,9 @@
 ``BAD`` holds, per sub-command, invocations with a wrong argument, a missing file or folder, and an unreadable
 one (a folder where a file is expected, or bytes that are not UTF-8 / not the expected format). The sub-commands
 are enumerated from ``build_parser()``, so a new sub-command without its rows here fails
-``test_every_subcommand_has_bad_input_cases`` (rows of a sub-command this tree does not register are skipped). Everything runs in-process through ``kgemo.cli.main``; no case
-loads a model or a dataset (each fails before that), so the whole file takes seconds.
+``test_every_subcommand_has_bad_input_cases`` (rows of a sub-command this tree does not register are skipped).
+Everything runs in-process through ``kgemo.cli.main``; no case loads a model or a dataset (each fails before that),
+so the whole file takes seconds.
 """
 from __future__ import annotations
 
@@ -152,7 +153,7 @@ BAD: dict[str, list[tuple[str, list[str], list[str]]]] = {
     "finetune": [
         ("wrong", ["finetune", "{garbage_yaml}", "--seeds", "x"], ["--seeds", "invalid int value: 'x'"]),
         ("missing", ["finetune", "{missing}"], ["{missing}"]),
-        ("unreadable", ["finetune", "{folder}"], ["{folder}", "is a directory"]),
+        ("unreadable", ["finetune", "{folder}"], ["{folder}", "is a folder"]),
         ("unreadable", ["finetune", "{garbage_yaml}"], ["{garbage_yaml}", "UTF-8"]),
     ],
     "evaluate": [

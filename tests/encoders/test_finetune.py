@@ -297,7 +297,7 @@ def test_config_errors_name_the_file_and_key(tmp_path):
     with pytest.raises(KgemoError, match=r"finetune_bad.yaml: dataset 'meld' has no task 'act'"):
         load_finetune_config(path)
     path.write_text("data: {dataset: meld}\ntrain: {learning_rate: 0.1}\n")
-    with pytest.raises(KgemoError, match=r"finetune_bad.yaml: unknown train option\(s\) \['learning_rate'\]"):
+    with pytest.raises(KgemoError, match=r"finetune_bad.yaml: unknown train option 'learning_rate'; known: \["):
         load_finetune_config(path)
     path.write_text("encoder: {mode: half}\n")
     with pytest.raises(KgemoError, match="finetune_bad.yaml: encoder.mode='half'"):
@@ -305,6 +305,58 @@ def test_config_errors_name_the_file_and_key(tmp_path):
     path.write_text("train: {lr: 4e-5}\n")  # YAML 1.1 reads this as a string; the config wants a number
     config = load_finetune_config(path, ["seed=3"])
     assert config.train.lr == 4e-5 and config.seed == 3 and config.name == "finetune_bad"
+    assert config.origin["overrides"] == ["seed=3"] and config.origin["file"].endswith("finetune_bad.yaml")
+
+
+# The same option errors as an experiment config (tests/training/test_trainer.py), from the same loader.
+@pytest.mark.parametrize("overrides, message", [
+    (["train.lr=fast"], r"finetune_bad.yaml: train.lr='fast': expected a number \(float\)"),
+    (["train.epochs=2.5"], r"finetune_bad.yaml: train.epochs=2.5: expected a number \(int\)"),
+    (["lora.rank=true"], r"finetune_bad.yaml: lora.rank=True: expected a number \(int\)"),
+    (["encoder.max_lenght=64"], r"finetune_bad.yaml: unknown encoder option 'max_lenght'; known: \["),
+    (["train=[1, 2]"], r"finetune_bad.yaml: train must be a mapping of options, got list"),
+    (["train.monitor=act"], r"finetune_bad.yaml: train.monitor='act'; expected first, mean or one of \['emotion'\]"),
+    (["train.class_weights=sqrt"], r"finetune_bad.yaml: train.class_weights='sqrt'; expected one of"),
+    (["encoder.past_turns=-1"], r"finetune_bad.yaml: encoder.past_turns must be an integer >= 0, got -1"),
+    (["trian.lr=0.1"], r"finetune_bad.yaml: unknown top-level key\(s\) \['trian'\]"),
+    (["train.lr"], r"override 'train.lr' is not key=value"),
+])
+def test_option_errors_name_the_file_and_option(tmp_path, overrides, message):
+    from kgemo.training.finetune import load_finetune_config
+
+    path = tmp_path / "finetune_bad.yaml"
+    path.write_text("data: {dataset: meld}\n")
+    with pytest.raises(KgemoError, match=message) as info:
+        load_finetune_config(path, overrides)
+    assert "\n" not in str(info.value)
+
+
+def test_the_file_itself_is_checked_like_an_experiment_config(tmp_path):
+    from kgemo.training import load_config
+    from kgemo.training.finetune import load_finetune_config
+
+    folder = tmp_path / "a-folder.yaml"
+    folder.mkdir()
+    bad_bytes = tmp_path / "latin1.yaml"
+    bad_bytes.write_bytes(b"name: caf\xe9\n")
+    for path, message in ((tmp_path / "missing.yaml", "config file not found"), (folder, "is a folder"),
+                          (bad_bytes, "not UTF-8 text"), (tmp_path / "list.yaml", "a config must be a mapping")):
+        if path.name == "list.yaml":
+            path.write_text("- 1\n")
+        for load in (load_finetune_config, load_config):
+            with pytest.raises(KgemoError, match=f"{path.name}: {message}"):
+                load(path)
+
+
+def test_numbers_as_given_stay_as_given():
+    """The resolved config (and the checksum every results row records) keeps ints as ints: a step interval
+    stays a step count, ``alpha: 16`` stays 16."""
+    from kgemo.training.finetune import FinetuneConfig
+
+    config = FinetuneConfig.from_dict({"lora": {"alpha": 16}, "train": {"val_check_interval": 4, "lr": "5e-4",
+                                                                        "max_steps": "8"}})
+    assert type(config.lora.alpha) is int and type(config.train.val_check_interval) is int
+    assert config.train.lr == 5e-4 and config.train.max_steps == 8 and type(config.train.max_steps) is int
 
 
 def test_shipped_configs_load():

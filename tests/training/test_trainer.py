@@ -45,6 +45,12 @@ def test_resume_after_kill_continues_from_last_checkpoint(tiny_encoder, tmp_path
     # A finished run is not retrained unless forced.
     again = fit(config(tmp_path), data=data)
     assert again == json.loads((tmp_path / "run" / "metrics.json").read_text())
+    # force trains again from the first epoch, not from the finished run's last checkpoint.
+    forced = fit(config(tmp_path), data=data, force=True)
+    logs = sorted((tmp_path / "run" / "logs").glob("version_*/metrics.csv"))
+    assert len(logs) == 3 and forced["epochs_run"] == 3
+    with open(logs[-1]) as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh) if r.get("train_loss")] == [0, 1, 2]
 
 
 class _Touch:
