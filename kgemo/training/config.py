@@ -66,12 +66,16 @@ class DataConfig(Settings):
     share_tasks: list[str] = field(default_factory=list)  # only these tasks' labels are scarce: the conversations
                                         # outside the share stay, with those labels removed (a related task keeps
                                         # all of its labels); empty = every task, the others are dropped
+    # Keep this share of the train conversations whose labelled turns are all neutral (first task; seeded, nested
+    # like train_share): DailyDialog's 83% neutral turns come mostly from such dialogues. None = all; dev untouched.
+    neutral_share: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
         # Left out while unused, so a config written before learning curves resolves to the checksum its rows record.
         for key, unused in (("train_share", None), ("train_conversations", None), ("share_seed", None),
-                            ("share_dev", True), ("share_tasks", []), ("target_labels", False)):
+                            ("share_dev", True), ("share_tasks", []), ("target_labels", False),
+                            ("neutral_share", None)):
             if d[key] == unused:
                 del d[key]
         return d
@@ -238,6 +242,10 @@ def _check_data(data: DataConfig, source: str) -> None:
     if data.target_labels and not (data.target_datasets and data.target_train):
         raise KgemoError(f"{source}: data.target_labels keeps the labels of the target datasets' train split, so it "
                          "needs data.target_datasets and data.target_train: true")
+    ns = data.neutral_share
+    if ns is not None and (isinstance(ns, bool) or not isinstance(ns, (int, float)) or not 0 <= ns <= 1):
+        raise KgemoError(f"{source}: data.neutral_share={ns!r}; expected the share of all-neutral train conversations "
+                         "to keep, in [0, 1], or null for all of them")
     stray = [t for t in data.share_tasks if t not in data.tasks]
     if stray:
         raise KgemoError(f"{source}: data.share_tasks {stray} are not in data.tasks {data.tasks}")

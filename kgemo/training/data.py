@@ -24,7 +24,7 @@ from ..pipeline import InputPipeline
 from .config import DataConfig, ExperimentConfig
 
 __all__ = ["PreparedData", "prepare_data", "task_setup", "build_pipeline", "split_parts", "without_labels",
-           "share_indices", "label_share"]
+           "share_indices", "label_share", "neutral_share"]
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "dev", "test")
@@ -153,6 +153,22 @@ def label_share(graphs: list[HeteroData], conversations: list, share: float, see
     return out, list(conversations)
 
 
+def neutral_share(graphs: list[HeteroData], conversations: list, task: str, neutral: int, share: float, seed: int,
+                  key: str) -> tuple[list[HeteroData], list]:
+    """Every conversation with a non-neutral ``task`` label, and ``share`` of those whose labelled turns are all
+    ``neutral`` (:func:`share_indices` over them, so nested per seed), in their original order."""
+    flat = []
+    for i, g in enumerate(graphs):
+        y = g["utterance"][f"y_{task}"]
+        y = y[y >= 0]
+        if y.numel() and bool((y == neutral).all()):
+            flat.append(i)
+    kept = {flat[j] for j in share_indices(len(flat), share, seed, f"{key}/neutral")} if share > 0 and flat else set()
+    dropped = set(flat) - kept
+    keep = [i for i in range(len(graphs)) if i not in dropped]
+    return [graphs[i] for i in keep], [conversations[i] for i in keep]
+
+
 def build_pipeline(config: ExperimentConfig) -> InputPipeline:
     """The experiment's input pipeline, made from its spec like every other pipeline."""
     return InputPipeline.from_spec(config.pipeline_spec(), encoder_batch_size=config.data.encoder_batch_size)
@@ -195,6 +211,13 @@ def prepare_data(config: ExperimentConfig | DataConfig, splits: Sequence[str] = 
                         train_sizes[dataset] = len(_split_data(data, pipeline, dataset, "train")[0])
                     share = data.train_conversations / train_sizes[dataset]
                 built, convs = label_share(built, convs, share, seed, f"{dataset}/{split}", data.share_tasks)
+            if split == "train" and data.neutral_share is not None and not labels_removed:
+                task = data.tasks[0]
+                before = len(built)
+                built, convs = neutral_share(built, convs, task, spaces[task].neutral_index, data.neutral_share,
+                                             seed, f"{dataset}/{split}")
+                log.info("%s/%s: %d of %d all-neutral conversations dropped (data.neutral_share=%s)", dataset,
+                         split, before - len(built), before, data.neutral_share)
             graphs[split] += built
             conversations[split] += convs
         log.info("%s: %d conversations, %d utterances", split, len(graphs[split]),

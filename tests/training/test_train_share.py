@@ -103,3 +103,40 @@ def test_target_labels_take_a_share_of_the_target_and_keep_the_source_whole(tmp_
     assert sum(bool((g["utterance"].y_emotion >= 0).any()) for g in unlabelled.graphs["train"]) == 30  # source only
     with pytest.raises(KgemoError, match="target_labels .* needs data.target_datasets"):
         experiment(tmp_path, [source], target_labels=True)
+
+
+def test_neutral_share_drops_only_all_neutral_conversations_nested_per_seed():
+    import torch
+    from torch_geometric.data import HeteroData
+
+    from kgemo.training.data import neutral_share
+
+    def graph(labels):
+        g = HeteroData()
+        g["utterance"].y_emotion = torch.tensor(labels)
+        return g
+
+    # 0 = neutral; -1 = unlabelled. Conversations 0, 2, 4, 5 are all-neutral (4 with an unlabelled turn).
+    labels = [[0, 0], [0, 3], [0], [-1, -1], [0, -1], [0, 0, 0], [2]]
+    graphs = [graph(y) for y in labels]
+    convs = list(range(len(labels)))
+    _, none = neutral_share(graphs, convs, "emotion", 0, 0.0, seed=1, key="d/train")
+    assert none == [1, 3, 6]                     # a conversation without labels is not "all neutral"
+    _, half = neutral_share(graphs, convs, "emotion", 0, 0.5, seed=1, key="d/train")
+    _, most = neutral_share(graphs, convs, "emotion", 0, 0.75, seed=1, key="d/train")
+    assert len(half) == 5 and len(most) == 6 and set(half) <= set(most) and {1, 3, 6} <= set(half)
+    assert neutral_share(graphs, convs, "emotion", 0, 1.0, seed=1, key="d/train")[1] == convs
+
+
+def test_neutral_share_is_checked_and_left_out_of_the_resolved_config_when_unused(tmp_path):
+    import pytest
+
+    from kgemo.errors import KgemoError
+    from kgemo.training import load_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: x\nmodel: {name: no_knowledge}\n")
+    assert "neutral_share" not in load_config(cfg).to_dict()["data"]
+    assert load_config(cfg, ["data.neutral_share=0.25"]).data.neutral_share == 0.25
+    with pytest.raises(KgemoError, match="data.neutral_share=1.5"):
+        load_config(cfg, ["data.neutral_share=1.5"])
