@@ -171,6 +171,9 @@ def main(argv=None) -> int:
             fh.write(_model_card(results, metrics, graph))
     for name in FILES:  # package data must be readable by every user (atomic_write creates 0600 files)
         (out / name).chmod(0o644)
+    if adapter is not None:  # the adapter's files too (some were written 0600 by the fine-tuning run)
+        for path in (out / adapter.name).rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
     print(json.dumps({k: results[k] for k in ("dev", "test", "weights_bytes")} |
                      {"per_dataset": results.get("test_per_dataset")}, indent=2))
     print(f"exported {model_dir} -> {out}; scores -> {args.results}")

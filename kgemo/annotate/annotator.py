@@ -287,6 +287,11 @@ class Annotator:
 
     def _too_long(self, texts: list[str]) -> np.ndarray:
         """Which texts exceed the encoder's token limit (asked only after the encoder said some did)."""
+        from ..encoders.encoder_inputs import InputTokenizer
+
+        inputs = getattr(self.pipeline.encoder, "tokenizer", None)
+        if isinstance(inputs, InputTokenizer):  # a fine-tuned encoder: the context is cut first, the turn only alone
+            return np.asarray(inputs.target_too_long(texts), dtype=bool)
         model = getattr(self.pipeline.encoder, "model", None)
         tok, limit = getattr(model, "tokenizer", None), getattr(model, "max_seq_length", None)
         if tok is None or limit is None:
@@ -305,7 +310,9 @@ class Annotator:
 
     def _warn_cut(self, conv: Conversation, enc_cut: np.ndarray, kb_cut: np.ndarray) -> None:
         if enc_cut.any():
-            limit = getattr(getattr(self.pipeline.encoder, "model", None), "max_seq_length", "max_length")
+            encoder = self.pipeline.encoder
+            limit = getattr(getattr(encoder, "model", None), "max_seq_length", None) or getattr(
+                getattr(encoder, "tokenizer", None), "max_length", "max_length")
             idx = ", ".join(str(i + 1) for i in np.flatnonzero(enc_cut)[:20])
             more = f" and {int(enc_cut.sum()) - 20} more" if enc_cut.sum() > 20 else ""
             warnings.warn(f"conversation {conv.id}: utterance(s) {idx}{more} are longer than the sentence "

@@ -156,6 +156,12 @@ class InputTokenizer:
         self.special_pair = post.num_special_tokens_to_add(True) if post is not None else 0
         self.targets_cut = 0
 
+    def target_too_long(self, targets: Sequence[str]) -> list[bool]:
+        """Whether each utterance alone exceeds ``max_length`` (with its special tokens): only then is the utterance
+        itself cut; a long context is cut first and never the target."""
+        return [len(e.ids) + self.special_single > self.max_length
+                for e in self._plain.encode_batch(list(targets), add_special_tokens=False)]
+
     def lengths(self, inputs: Sequence[EncoderInput]) -> list[int]:
         """Token counts after truncation (what a batch pads to), without building the ids."""
         return [len(ids) for ids, _ in self(inputs)]

@@ -87,6 +87,9 @@ def test_truncation_cuts_the_oldest_context_never_the_target(tiny_bert_dir):
     assert words(ids)[:9] == ["[CLS]", "i", "love", "it", "so", "very", "very", "good", "day"] and set(types) == {0}
     (ids, _), = tok(["i love it so very very good day that is good"])
     assert len(ids) == 10 and words(ids)[-1] == "[SEP]" and tok.targets_cut == 1
+    # Which turns are cut themselves (the annotator's warning): 8 words + [CLS] [SEP] fit in 10, 9 do not.
+    assert tok.target_too_long(["i love it so very very good day", "i love it so very very good day that",
+                                "i love it"]) == [False, True, False]
     batch = tok.pad(tok(["i love it", ("so sad", "i hate it")]))
     assert batch["input_ids"].shape == batch["attention_mask"].shape == (2, 8)
     assert batch["attention_mask"][0].tolist() == [1] * 5 + [0] * 3
