@@ -26,7 +26,16 @@ def test_shipped_folder_is_small_and_names_offline_inputs():
     cfg = read_json(DEFAULT_MODEL_DIR / "config.json")
     spec = cfg["pipeline"]
     knowledge = {k: s.path for k, s in PipelineSpec.from_dict(spec).knowledge.items()}
-    assert spec["encoder"] == "default" and knowledge == {"conceptnet": "default"}
+    assert knowledge == {"conceptnet": "default"}
+    if spec["encoder"] != "default":  # a LoRA adapter on the packaged MiniLM, shipped inside the folder
+        assert spec["encoder"].startswith("./")
+        adapter = DEFAULT_MODEL_DIR / spec["encoder"][2:]
+        meta = read_json(adapter / "encoder.json")
+        assert meta["mode"] == "lora" and meta["base"]["model"] == "default"
+        assert (adapter / "adapter" / "adapter_model.safetensors").is_file()
+    # Everything shipped beyond the MiniLM package (head, adapter, tokenizer, card) stays under 10 MB.
+    assert sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.rglob("*") if p.is_file()) < 10_000_000
+    assert all(p.stat().st_mode & 0o444 == 0o444 for p in DEFAULT_MODEL_DIR.rglob("*"))  # readable by everyone
     assert cfg["model"] == "ket" and cfg["tasks"] == ["emotion"]
     assert spec["data"]["datasets"] == ["meld", "dailydialog"] and spec["data"]["label_space"] == "ekman7"
     labels = read_json(DEFAULT_MODEL_DIR / "labels.json")
@@ -65,7 +74,7 @@ def test_default_annotates_the_example_offline(default_annotator):
     # Concepts are chosen by relatedness to the conversation (none under 0.2), so a turn may have none beyond its
     # own words ("No way! That's amazing, congratulations!"); the word's own concept is never listed.
     assert all(sum(c.weight for c in u.concepts) <= 1 + 1e-6 for u in res)
-    assert sum(bool(u.concepts) for u in res) >= 6
+    assert sum(bool(u.concepts) for u in res) >= 4
     assert not any(c.concept == c.token for u in res for c in u.concepts)
     # KET does not read ATOMIC and no similarity made the nearest event's inferences clearly better than a random
     # event's on dev data (docs/annotate.md): no ATOMIC event is shown.
