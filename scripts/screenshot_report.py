@@ -62,13 +62,14 @@ def open_page(driver, path: Path, fragment: str = "", timeout: float = 60) -> di
     return driver.execute_script("return window.kgemoTiming")
 
 
-def conversation_page(out: Path, model: str) -> Path:
+def conversation_page(out: Path, model: str) -> tuple[Path, int]:
+    """The example's page and the turn to open in it (1-based): the first with concept evidence."""
     from kgemo import Annotator
     from kgemo.annotate import read_conversations
 
     res = Annotator.from_pretrained(model).annotate(read_conversations(ROOT / "examples" / "conversation.json")[0])
     res.to_html(out)
-    return out
+    return out, next((i + 1 for i, u in enumerate(res) if u.concepts), 1)
 
 
 def gallery_page(out: Path, model: str, dataset: str, split: str) -> Path:
@@ -88,10 +89,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        conv = conversation_page(Path(tmp) / "conversation.html", args.model)
+        conv, turn = conversation_page(Path(tmp) / "conversation.html", args.model)
         gallery = args.gallery_html or gallery_page(Path(tmp) / "gallery.html", args.model, args.dataset, args.split)
         with chromium(1400, 900) as driver:
-            open_page(driver, conv, "#turn=3")
+            open_page(driver, conv, f"#turn={turn}")
             driver.save_screenshot(str(args.out / "report_conversation.png"))
             driver.set_window_size(1400, 1250)
             # The gallery: errors only, one "missed" utterance's conversation and evidence open.
