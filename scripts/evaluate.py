@@ -785,6 +785,7 @@ def check_row(name: str, row: dict, data: Path | None) -> tuple[list[str], list[
         else:
             if now_encoder != recorded:
                 problems.append(f"encoder {recorded['name']} differs (id {now_encoder['id']} vs {recorded['id']})")
+    problems += _init_from_problems(name, prov, notes)
     if settings:
         now_tables = table_checksums(settings)
         for source, table in (inputs.get("knowledge_tables") or {}).items():
@@ -795,6 +796,32 @@ def check_row(name: str, row: dict, data: Path | None) -> tuple[list[str], list[
                 problems.append(f"{source} table {table.get('path')} changed ({table.get('checksum', '')[:12]} → "
                                 f"{current[:12]})")
     return problems, notes
+
+
+def _init_from_problems(name: str, prov: dict, notes: list[str]) -> list[str]:
+    """The start weights a row's seeds recorded (``train.init_from``) against those the same path holds now: the
+    embedded default annotator ships with the checkout, so a new default makes every row started from it stale; a
+    run folder not on this machine is a note."""
+    from kgemo.annotate.annotator import resolve_model_path
+    from kgemo.checksums import sha256_file
+    from kgemo.errors import KgemoError
+
+    init = (prov.get("inputs") or {}).get("init_from") or {}
+    if not init.get("path"):
+        return []
+    problems = []
+    for seed, run in sorted(prov.get("seeds", {}).items()):
+        recorded = run.get("init_from_weights_sha256", init.get("weights_sha256"))
+        path = str(init["path"]).format(name=name, seed=seed)
+        try:
+            weights = Path(resolve_model_path(path)) / "model.safetensors"
+        except KgemoError:
+            notes.append(f"seed {seed}: init_from {path} not here")
+            continue
+        if recorded and weights.is_file() and sha256_file(weights) != recorded:
+            problems.append(f"seed {seed}: init_from {path} has other weights now ({recorded[:12]} → "
+                            f"{sha256_file(weights)[:12]})")
+    return problems
 
 
 def check(results: Path, data: Path | None) -> int:

@@ -35,6 +35,11 @@ FROM_DAILYDIALOG = "{joy: happiness}"
 FROM_MELD = "{happiness: joy}"
 EMORYNLP_FROM_EKMAN = "{Neutral: neutral, Joyful: joy, Scared: fear, Mad: anger, Sad: sadness}"
 
+# The default annotator's config on EmoryNLP: its encoder (default-annotator: the MiniLM + the MELD LoRA adapter
+# shipped with it), EmoryNLP's own label set and metric.
+DEFAULT_ON_EMORYNLP = ["data.encoder=default-annotator", "data.datasets=[emorynlp]",
+                       "data.label_space=null", "data.metrics={}"]
+
 #: variant → (what it is, {dataset: (config, overrides)}); "{seed}" in init_from is the run's seed (the trainer
 #: formats it), so each seed starts from the source model of the same seed.
 VARIANTS: dict[str, tuple[str, dict[str, tuple[str, list[str]]]]] = {
@@ -68,15 +73,14 @@ VARIANTS: dict[str, tuple[str, dict[str, tuple[str, list[str]]]]] = {
                  "(every train conversation's act labels)",
                  {"dailydialog": ("configs/no_knowledge_dailydialog.yaml",
                                   ["data.tasks=[emotion, act]", "data.share_tasks=[emotion]"])}),
-    "default": ("from the embedded default annotator (KET, bidirectional, trained on MELD + DailyDialog in Ekman-7): "
-                "a new EmoryNLP head, rows of shared classes from the old head",
-                {"emorynlp": ("configs/default_annotator.yaml",
-                              ["data.datasets=[emorynlp]", "data.label_space=null", "data.metrics={}",
-                               "train.init_from=default", f"train.label_map={EMORYNLP_FROM_EKMAN}"])}),
-    "default_scratch": ("the default annotator's architecture and settings, from scratch (the ablation of "
-                        "'default')",
-                        {"emorynlp": ("configs/default_annotator.yaml",
-                                      ["data.datasets=[emorynlp]", "data.label_space=null", "data.metrics={}"])}),
+    "default": ("from the embedded default annotator (KET, bidirectional, trained on MELD + DailyDialog in Ekman-7 "
+                "over its MELD-tuned MiniLM): a new EmoryNLP head, rows of shared classes from the old head",
+                {"emorynlp": ("configs/default_annotator_finetuned.yaml",
+                              [*DEFAULT_ON_EMORYNLP, "train.init_from=default",
+                               f"train.label_map={EMORYNLP_FROM_EKMAN}"])}),
+    "default_scratch": ("the default annotator's architecture, settings and encoder, from scratch (the ablation of "
+                        "'default': the same features, no weights of the annotator)",
+                        {"emorynlp": ("configs/default_annotator_finetuned.yaml", list(DEFAULT_ON_EMORYNLP))}),
 }
 #: variants whose 100% point needs runs of its own (it does not equal the config's row).
 STARTS_ELSEWHERE = ("cosmic_budget", "other_domain", "with_other_domain", "with_act", "default",

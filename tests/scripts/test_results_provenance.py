@@ -190,6 +190,32 @@ def test_check_finds_changed_config_data_and_uncommitted_runs(evaluate, tmp_path
     assert any("uncommitted" in p for p in evaluate.check_row("probe", row, tmp_path / "nowhere")[0])
 
 
+def test_check_finds_rows_started_from_weights_that_changed(evaluate, tmp_path, monkeypatch):
+    # A row started from the embedded default annotator is stale once another default ships: same path, new weights.
+    from kgemo.annotate.annotator import resolve_model_path
+    from kgemo.checksums import sha256_file
+
+    row, _, data = real_row(tmp_path, monkeypatch, evaluate)
+    now = sha256_file(resolve_model_path("default") / "model.safetensors")
+    row["provenance"]["inputs"]["init_from"] = {"path": "default", "config": None, "weights_sha256": now}
+    assert evaluate.check_row("probe", row, data) == ([], [])
+    row["provenance"]["inputs"]["init_from"]["weights_sha256"] = "a" * 64
+    problems, _ = evaluate.check_row("probe", row, data)
+    assert problems == [f"seed 0: init_from default has other weights now (aaaaaaaaaaaa → {now[:12]})"]
+    # A seed-templated run folder: each seed's own recorded weights against that seed's folder, here or a note.
+    model = tmp_path / "runs" / "src" / "seed0" / "model"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"weights")
+    row["provenance"]["inputs"]["init_from"] = {"path": str(tmp_path / "runs" / "src" / "seed{seed}"), "config": "src"}
+    row["provenance"]["seeds"]["0"]["init_from_weights_sha256"] = sha256_file(model / "model.safetensors")
+    assert evaluate.check_row("probe", row, data) == ([], [])
+    (model / "model.safetensors").write_bytes(b"retrained")
+    assert "has other weights now" in evaluate.check_row("probe", row, data)[0][0]
+    row["seeds"], row["provenance"]["seeds"]["1"] = [0, 1], {"commit": "b" * 40, "dirty": []}
+    assert any("seed 1: init_from" in n and "not here" in n for n in evaluate.check_row("probe", row, data)[1])
+
+
 def test_check_exit_code_counts_unmarked_rows_only(evaluate, tmp_path, capsys):
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"old": {"model": "ket", "stale": "computed before provenance"},

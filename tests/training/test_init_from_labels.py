@@ -124,6 +124,20 @@ def test_init_from_the_embedded_default_annotator():
         init_weights(KET(dataclasses.replace(default.config), {"emotion": emory}), "default", Pipe())
 
 
+def test_the_example_config_starts_from_the_embedded_annotator():
+    """configs/example_own_data.yaml (docs/your-data.md) is the shipped default's model, graph and encoder
+    (data.encoder: default-annotator), so init_from: default carries every weight but the output rows over."""
+    from kgemo.encoders import SentenceEncoder
+
+    cfg = load_config(ROOT / "configs" / "example_own_data.yaml")
+    default, spec = _default()
+    assert cfg.train.init_from == "default"
+    assert SentenceEncoder(cfg.data.encoder).id == spec["encoder_id"]
+    assert dataclasses.replace(cfg.model, input_dim=None, concept_dim=None) == dataclasses.replace(
+        default.config, input_dim=None, concept_dim=None)
+    assert dataclasses.asdict(cfg.graph) == spec["builder"]["params"]
+
+
 def _default():
     from kgemo.annotate import DEFAULT_MODEL_DIR
 
