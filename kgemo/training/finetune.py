@@ -90,16 +90,37 @@ class FinetuneRun:
     module: FinetuneModule | None = None
 
 
-def _load_splits(config: FinetuneConfig) -> tuple[dict[str, list[Conversation]], dict[str, str]]:
+def _load_splits(config: FinetuneConfig) -> tuple[dict[str, dict[str, list[Conversation]]], dict[str, dict]]:
+    """``{split: {dataset: conversations}}`` and ``{dataset: {file name: sha256}}`` for the run's datasets."""
     d = config.data
-    convs, sources = {}, {}
-    for split in SPLITS:
-        convs[split] = load_dataset(d.dataset, split, root=d.root, strict=d.strict)
-        if d.max_conversations is not None:
-            convs[split] = convs[split][:d.max_conversations]
-        for p in dataset_files(d.dataset, split, root=d.root):
-            sources[Path(p).name] = file_sha256(p)
+    convs: dict[str, dict[str, list[Conversation]]] = {s: {} for s in SPLITS}
+    sources: dict[str, dict[str, str]] = {}
+    for name in d.names:
+        sources[name] = {}
+        for split in SPLITS:
+            got = load_dataset(name, split, root=d.root, strict=d.strict)
+            convs[split][name] = got if d.max_conversations is None else got[:d.max_conversations]
+            for p in dataset_files(name, split, root=d.root):
+                sources[name][Path(p).name] = file_sha256(p)
     return convs, sources
+
+
+def _all_neutral(conv: Conversation, task: str, space) -> bool:
+    labels = [u.labels.get(task) for u in conv]
+    labels = [space.index(x) for x in labels if x is not None and x in space]
+    return bool(labels) and all(y == space.index(space.neutral) for y in labels)
+
+
+def keep_neutral_share(convs: list[Conversation], task: str, space, share: float, seed: int,
+                       key: str) -> list[Conversation]:
+    """Every conversation with a non-neutral ``task`` label and ``share`` of those whose labelled turns are all
+    neutral (nested per seed, like the graph trainer's ``data.neutral_share``), in their original order."""
+    from .data import share_indices
+
+    flat = [i for i, c in enumerate(convs) if _all_neutral(c, task, space)]
+    kept = {flat[j] for j in share_indices(len(flat), share, seed, f"{key}/neutral")} if share > 0 and flat else set()
+    dropped = set(flat) - kept
+    return [c for i, c in enumerate(convs) if i not in dropped]
 
 
 def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conversation]] | None = None,
@@ -130,14 +151,22 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
 
     # Everything that can fail on bad input is checked before the first file is written.
     base = load_base(config.encoder.base)
-    spec = get_dataset(config.data.dataset)
-    label_spaces = {t: spec.label_space(t) for t in config.data.tasks}
-    metrics = {t: spec.metric(t) for t in config.data.tasks}
+    label_spaces, metrics = config.data.task_setup()
+    names = config.data.names
     if conversations is None:
-        splits, sources = _load_splits(config)
+        parts, sources = _load_splits(config)
     else:
-        splits = {s: list(conversations.get(s) or []) for s in SPLITS}
-        sources = {"in-memory": sha256_json([c.to_dict() for s in SPLITS for c in splits[s]])}
+        parts = {s: {names[0]: list(conversations.get(s) or [])} for s in SPLITS}
+        sources = {names[0]: {"in-memory": sha256_json([c.to_dict() for s in SPLITS for c in parts[s][names[0]]])}}
+    if config.data.neutral_share is not None:
+        first = config.data.tasks[0]
+        for name, convs in parts["train"].items():
+            kept = keep_neutral_share(convs, first, label_spaces[first], config.data.neutral_share, config.seed,
+                                      f"{name}/train")
+            log.info("%s train: %d of %d conversations kept (data.neutral_share=%s of the all-neutral ones)", name,
+                     len(kept), len(convs), config.data.neutral_share)
+            parts["train"][name] = kept
+    splits = {s: [c for name in names for c in parts[s][name]] for s in SPLITS}
     for split in ("train", "dev"):
         if not splits[split]:
             raise KgemoError(f"{source}: the {split} split is empty")
@@ -203,6 +232,7 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
         if split in data:
             pairs = module.predict_split(eval_loader(data[split], tokenizer, tc.eval_batch_size))
             scores[split] = {t: round(score(metrics[t], yt, yp, label_spaces[t]), 4) for t, (yt, yp) in pairs.items()}
+    per_dataset = _per_dataset_scores(module, parts, names, tokenizer, config, label_spaces) if len(names) > 1 else None
 
     transformer_out = module.net.transformer
     hf_model = transformer_out.get_base_model() if hasattr(transformer_out, "get_base_model") else transformer_out
@@ -210,7 +240,7 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
     n_train = sum(p.numel() for p in module.parameters() if p.requires_grad)
     utt_per_s = module.train_utterances / module.train_seconds if module.train_seconds else None
     results = {"complete": True, "model": "encoder_linear_head", "config": config.name, "seed": config.seed,
-               "datasets": [config.data.dataset], "tasks": list(label_spaces), "encoder": out_dir.name,
+               "datasets": names, "tasks": list(label_spaces), "encoder": out_dir.name,
                "encoder_path": str(out_dir), "base": config.encoder.base, "context": config.context.name,
                "mode": config.encoder.mode, "metrics": metrics, "dev": scores.get("dev"), "test": scores.get("test"),
                "best_dev_score": round(best.best, 4) if best.found else None,
@@ -221,6 +251,8 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
                "train_utterances_per_s": None if utt_per_s is None else round(utt_per_s, 2),
                "train_utterances": len(data["train"]), "parameters": n_params, "trainable_parameters": n_train,
                "device": "cuda" if gpu else "cpu", "threads": torch.get_num_threads()}
+    if per_dataset:
+        results["per_dataset"] = per_dataset
     meta = {"name": out_dir.name, "mode": config.encoder.mode,
             "base": {"model": config.encoder.base, "name": base.source.name, "path": str(base.source.path),
                      "weights_sha256": weights_sha256(base.source.path)},
@@ -236,7 +268,7 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
             "tasks": {t: {"label_space": s.name, "labels": list(s.labels), "metric": metrics[t]}
                       for t, s in label_spaces.items()},
             "scores": scores,
-            "data": {"datasets": [config.data.dataset], "files_sha256": sources,
+            "data": {"datasets": names, "files_sha256": sources[names[0]] if len(names) == 1 else sources,
                      "max_conversations": config.data.max_conversations,
                      "utterances": {s: len(d) for s, d in data.items()}},
             "training": config.to_dict(),
@@ -251,9 +283,26 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
     results["encoder_id"] = FinetunedEncoder(folder).id
     results["provenance"] = provenance_block(
         config.to_dict(), config.origin,
-        {"data": {config.data.dataset: sources},
+        {"data": sources,
          "encoder": {"name": config.encoder.base, "id": str(base.source.name),
                      "weights_sha256": meta["base"]["weights_sha256"]}})
     write_json(metrics_path, results)
     write_json(folder / "metrics.json", results)
     return FinetuneRun(results, folder, module)
+
+
+def _per_dataset_scores(module: FinetuneModule, parts, names, tokenizer, config, label_spaces):
+    """``{split: {dataset: {task: score}}}``: each dataset's dev and test split on its own, with its own metric
+    (DailyDialog's micro F1 without neutral in the shared space, say), beside the scores of the union."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for split in ("dev", "test"):
+        for name in names:
+            convs = parts[split].get(name)
+            if not convs:
+                continue
+            spec = get_dataset(name)
+            own = UtteranceSet(convs, tokenizer, config.context, label_spaces)
+            pairs = module.predict_split(eval_loader(own, tokenizer, config.train.eval_batch_size))
+            out.setdefault(split, {})[name] = {t: round(score(spec.metric(t), yt, yp, label_spaces[t]), 4)
+                                               for t, (yt, yp) in pairs.items()}
+    return out

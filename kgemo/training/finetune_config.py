@@ -38,11 +38,43 @@ HEAD_INPUTS = ("pooled", "normalized")
 
 @dataclass
 class FinetuneDataConfig(Settings):
-    dataset: str = "meld"               # a dataset of the registry (kgemo.data.DATASETS)
+    dataset: str = "meld"               # a dataset of the registry (kgemo.data.DATASETS) or a file of your own
     tasks: list[str] = field(default_factory=lambda: ["emotion"])  # one head each; must be tasks of the dataset
     root: str | None = None             # dataset root; default KGEMO_DATA or ../shared/data
     max_conversations: int | None = None  # first N conversations per split (smoke runs); None = all
     strict: bool = True                 # bad rows raise (False: skip and report)
+    # Several datasets in one run (instead of `dataset`): their train splits together, dev together for model
+    # selection, each test split scored on its own as well. Their label spaces must agree, or label_space names a
+    # shared one (ekman7: MELD, DailyDialog and IEMOCAP emotions in one 7-class space).
+    datasets: list[str] = field(default_factory=list)
+    label_space: str | None = None      # e.g. "ekman7"
+    metrics: dict[str, str] = field(default_factory=dict)  # task → dev metric; default: the dataset's own (one
+                                        # dataset) or weighted_f1 (several, or a shared label space)
+    neutral_share: float | None = None  # keep this share of each dataset's train conversations whose labelled turns
+                                        # are all neutral (first task; seeded); None = all. Dev and test untouched.
+
+    @property
+    def names(self) -> list[str]:
+        """The datasets of the run: ``datasets`` when given, else ``[dataset]``."""
+        return list(self.datasets) or [self.dataset]
+
+    def task_setup(self):
+        """``(label spaces, metrics)`` of the tasks, by the graph trainer's rule
+        (:func:`kgemo.training.data.task_setup`): spaces that agree train together, else ``label_space``."""
+        from types import SimpleNamespace
+
+        from .data import task_setup
+
+        return task_setup(SimpleNamespace(datasets=self.names, target_datasets=[], tasks=self.tasks,
+                                          label_space=self.label_space, metrics=self.metrics))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        # Left out while unused, so a config written before these options resolves to the checksum its rows record.
+        for key, unused in (("datasets", []), ("label_space", None), ("metrics", {}), ("neutral_share", None)):
+            if d.get(key) == unused:
+                del d[key]
+        return d
 
 
 @dataclass
@@ -124,7 +156,9 @@ class FinetuneConfig:
         return ContextFormat(self.encoder.speaker_prefix, self.encoder.past_turns)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["data"] = self.data.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "config") -> "FinetuneConfig":
@@ -140,16 +174,35 @@ class FinetuneConfig:
 
 def _check(c: FinetuneConfig, source: str) -> None:
     # Checked when the config loads, so a typo fails before a model or dataset is read.
-    try:
-        spec = get_dataset(c.data.dataset)
-    except ValueError as exc:
-        raise KgemoError(f"{source}: data.dataset: {exc}") from None
+    key = "data.datasets" if c.data.datasets else "data.dataset"
     if not c.data.tasks:
         raise KgemoError(f"{source}: data.tasks is empty")
-    missing = [t for t in c.data.tasks if t not in spec.tasks]
-    if missing:
-        raise KgemoError(f"{source}: dataset {spec.name!r} has no task {missing[0]!r}; its tasks: "
-                         f"{list(spec.tasks)}")
+    for name in c.data.names:
+        try:
+            spec = get_dataset(name)
+        except ValueError as exc:
+            raise KgemoError(f"{source}: {key}: {exc}") from None
+        missing = [t for t in c.data.tasks if t not in spec.tasks]
+        if missing:
+            raise KgemoError(f"{source}: dataset {spec.name!r} has no task {missing[0]!r}; its tasks: "
+                             f"{list(spec.tasks)}")
+    if len(set(c.data.names)) != len(c.data.names):
+        raise KgemoError(f"{source}: data.datasets names a dataset twice: {c.data.names}")
+    ns = c.data.neutral_share
+    if ns is not None and (isinstance(ns, bool) or not isinstance(ns, (int, float)) or not 0 <= ns <= 1):
+        raise KgemoError(f"{source}: data.neutral_share={ns!r}; expected a share between 0 and 1, or null")
+    try:
+        c.data.task_setup()
+    except KgemoError as exc:
+        raise KgemoError(f"{source}: {exc}") from None
+    unknown = sorted(set(c.data.metrics) - set(c.data.tasks))
+    if unknown:
+        raise KgemoError(f"{source}: data.metrics names {unknown[0]!r}, not one of data.tasks {c.data.tasks}")
+    from ..metrics.scores import METRICS
+
+    bad = sorted(m for m in c.data.metrics.values() if m not in METRICS)
+    if bad:
+        raise KgemoError(f"{source}: data.metrics: no metric {bad[0]!r}; known: {sorted(METRICS)}")
     if c.encoder.mode not in ("lora", "full"):
         raise KgemoError(f"{source}: encoder.mode={c.encoder.mode!r}; expected lora or full")
     if not isinstance(c.encoder.past_turns, int) or c.encoder.past_turns < 0:

@@ -10,6 +10,8 @@ import json
 import random
 import shutil
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,7 @@ from kgemo.encoders import FeatureCache, FinetunedEncoder, SentenceEncoder, text
 from kgemo.encoders.encoder_inputs import ContextFormat, InputTokenizer, conversation_inputs, inputs_sha256
 from kgemo.errors import DataNotFoundError, KgemoError
 
+ROOT = Path(__file__).resolve().parents[2]
 POS = ["i love it", "so happy", "good day", "i love you", "very good", "what a good day"]
 NEG = ["i hate it", "so sad", "bad day", "i hate that", "very bad", "this is not good"]
 
@@ -418,3 +421,79 @@ def test_lora_steps_on_a_meld_subset(data_root, tmp_path):
             f"print('transformers' in sys.modules, 'peft' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+# -- several datasets in one run ---------------------------------------------------------------------------------
+def write_dataset(folder, name, labels, metric, conversations_by_split, rename=None):
+    """A dataset file of one's own (JSON Lines + header) holding the given conversations, labels renamed."""
+    rename = rename or {}
+    (folder / f"{name}.yaml").write_text(
+        f"name: {name}\ntasks:\n  emotion:\n    labels: {labels}\n    metric: {metric}\n    neutral: neutral\n"
+        "splits: given\n")
+    with open(folder / f"{name}.jsonl", "w") as fh:
+        for split, convs in conversations_by_split.items():
+            for c in convs:
+                turns = [{"speaker": u.speaker, "text": u.text,
+                          "emotion": rename.get(u.labels["emotion"], u.labels["emotion"])} for u in c]
+                fh.write(json.dumps({"id": f"{name}-{c.id}", "split": split, "turns": turns}) + "\n")
+    return folder / f"{name}.jsonl"
+
+
+def all_neutral(n: int, seed: int) -> list[Conversation]:
+    rng = random.Random(seed)
+    return [Conversation(f"n{seed}-{i}", [Utterance(rng.choice(["ok", "fine", "see you", "right"]), "ann",
+                                                    {"emotion": "neutral"}) for _ in range(3)]) for i in range(n)]
+
+
+@pytest.mark.slow
+def test_several_datasets_train_together_in_a_shared_label_space(tmp_path, make_tiny_bert):
+    """Two files whose label sets differ (joy / happiness) train in ekman7; each test split is scored on its own
+    with its own metric; neutral_share drops the all-neutral train conversations; both files' checksums are kept."""
+    from kgemo.checksums import sha256_file
+    from kgemo.training.finetune import finetune
+
+    a = write_dataset(tmp_path, "a", "[neutral, joy, sadness]", "weighted_f1", DATA)
+    b = write_dataset(tmp_path, "b", "[neutral, happiness, sadness]", "micro_f1_no_neutral",
+                      {"train": made_up(20, 3) + all_neutral(6, 0), "dev": made_up(4, 4), "test": made_up(6, 5)},
+                      rename={"joy": "happiness"})
+    base = make_tiny_bert(tmp_path / "base")
+    with pytest.raises(KgemoError, match="test.yaml: .*set data.label_space"):
+        tiny_config(tmp_path, base, data={"datasets": [str(a), str(b)]})
+    with pytest.raises(KgemoError, match="test.yaml: data.neutral_share=2"):
+        tiny_config(tmp_path, base, data={"datasets": [str(a), str(b)], "label_space": "ekman7", "neutral_share": 2})
+    config = tiny_config(tmp_path, base, name="both", data={"datasets": [str(a), str(b)], "label_space": "ekman7",
+                                                            "neutral_share": 0.0},
+                         train={"epochs": 1, "max_steps": 4})
+    assert config.to_dict()["data"]["label_space"] == "ekman7"
+    run = finetune(config, resume=False)
+    metrics = run.metrics
+    assert metrics["datasets"] == [str(a), str(b)]
+    assert metrics["train_utterances"] == 5 * (40 + 20)            # the six all-neutral conversations left out
+    assert set(metrics["per_dataset"]["test"]) == {str(a), str(b)}
+    assert metrics["metrics"] == {"emotion": "weighted_f1"}        # the union is scored by weighted F1 ...
+    meta = json.loads((config.encoder_dir / "encoder.json").read_text())
+    assert meta["tasks"]["emotion"]["label_space"] == "ekman7/emotion"
+    assert meta["data"]["utterances"] == {"train": 300, "dev": 60, "test": 70}
+    files = metrics["provenance"]["inputs"]["data"]
+    assert files[str(a)]["a.jsonl"] == sha256_file(a) and files[str(b)]["b.jsonl"] == sha256_file(b)
+    # ... and each dataset by its own metric on its own utterances: b's test is micro F1 without neutral.
+    from kgemo.data import LABEL_SPACES, load_dataset
+    from kgemo.metrics import score
+    from kgemo.training.utterance_batches import UtteranceSet, eval_loader
+
+    module = run.module
+    space = {"emotion": LABEL_SPACES["ekman7/emotion"]}
+    own = UtteranceSet(load_dataset(str(b), "test"), module.tokenizer, config.context, space)
+    assert len(own) == 30
+    (gold, pred), = module.predict_split(eval_loader(own, module.tokenizer, 8)).values()
+    expected = round(score("micro_f1_no_neutral", gold, pred, space["emotion"]), 4)
+    assert metrics["per_dataset"]["test"][str(b)]["emotion"] == expected
+
+
+def test_single_dataset_configs_resolve_as_before():
+    """The options for several datasets are left out of a config that does not use them, so every fine-tuned
+    encoder row's recorded resolved-config checksum still holds (evaluate.py --check)."""
+    from kgemo.training.finetune import load_finetune_config
+
+    data = load_finetune_config(ROOT / "configs" / "finetune_meld.yaml").to_dict()["data"]
+    assert set(data) == {"dataset", "tasks", "root", "max_conversations", "strict"}
