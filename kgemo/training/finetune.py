@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import lightning as L
+import numpy as np
 import torch
 import yaml
 
@@ -227,12 +228,7 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
         log.warning("%s: no dev evaluation happened; the encoder keeps the weights of the last step", run_dir)
     gpu = uses_cuda(tc.accelerator)
     module.to("cuda" if gpu else "cpu")
-    scores = {}
-    for split in ("dev", "test"):
-        if split in data:
-            pairs = module.predict_split(eval_loader(data[split], tokenizer, tc.eval_batch_size))
-            scores[split] = {t: round(score(metrics[t], yt, yp, label_spaces[t]), 4) for t, (yt, yp) in pairs.items()}
-    per_dataset = _per_dataset_scores(module, parts, names, tokenizer, config, label_spaces) if len(names) > 1 else None
+    scores, per_dataset = _final_scores(module, data, parts, names, tokenizer, config, label_spaces, metrics)
 
     transformer_out = module.net.transformer
     hf_model = transformer_out.get_base_model() if hasattr(transformer_out, "get_base_model") else transformer_out
@@ -291,18 +287,30 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
     return FinetuneRun(results, folder, module)
 
 
-def _per_dataset_scores(module: FinetuneModule, parts, names, tokenizer, config, label_spaces):
-    """``{split: {dataset: {task: score}}}``: each dataset's dev and test split on its own, with its own metric
-    (DailyDialog's micro F1 without neutral in the shared space, say), beside the scores of the union."""
-    out: dict[str, dict[str, dict[str, float]]] = {}
+def _final_scores(module: FinetuneModule, data, parts, names, tokenizer, config, label_spaces, metrics):
+    """``({split: {task: score}}, per_dataset)`` on dev and test with the best weights. With several datasets each
+    one's split is predicted on its own and scored with its own metric (DailyDialog's micro F1 without neutral in
+    the shared space, say) — ``per_dataset``: ``{split: {dataset: {task: score}}}`` — and the union is scored from
+    the same predictions; with one dataset ``per_dataset`` is None."""
+    batch = config.train.eval_batch_size
+    scores: dict[str, dict[str, float]] = {}
+    per_dataset: dict[str, dict[str, dict[str, float]]] = {}
     for split in ("dev", "test"):
-        for name in names:
-            convs = parts[split].get(name)
-            if not convs:
-                continue
-            spec = get_dataset(name)
-            own = UtteranceSet(convs, tokenizer, config.context, label_spaces)
-            pairs = module.predict_split(eval_loader(own, tokenizer, config.train.eval_batch_size))
-            out.setdefault(split, {})[name] = {t: round(score(spec.metric(t), yt, yp, label_spaces[t]), 4)
-                                               for t, (yt, yp) in pairs.items()}
-    return out
+        if split not in data:
+            continue
+        if len(names) == 1:
+            pairs = module.predict_split(eval_loader(data[split], tokenizer, batch))
+        else:
+            pieces = {}
+            for name in names:
+                if parts[split].get(name):
+                    own = UtteranceSet(parts[split][name], tokenizer, config.context, label_spaces)
+                    pieces[name] = module.predict_split(eval_loader(own, tokenizer, batch))
+                    spec = get_dataset(name)
+                    per_dataset.setdefault(split, {})[name] = {
+                        t: round(score(spec.metric(t), yt, yp, label_spaces[t]), 4)
+                        for t, (yt, yp) in pieces[name].items()}
+            pairs = {t: tuple(np.concatenate([p[t][i] for p in pieces.values()]) for i in (0, 1))
+                     for t in label_spaces}
+        scores[split] = {t: round(score(metrics[t], yt, yp, label_spaces[t]), 4) for t, (yt, yp) in pairs.items()}
+    return scores, per_dataset or None

@@ -488,6 +488,11 @@ def test_several_datasets_train_together_in_a_shared_label_space(tmp_path, make_
     (gold, pred), = module.predict_split(eval_loader(own, module.tokenizer, 8)).values()
     expected = round(score("micro_f1_no_neutral", gold, pred, space["emotion"]), 4)
     assert metrics["per_dataset"]["test"][str(b)]["emotion"] == expected
+    # The union's score is weighted F1 over both test splits' predictions.
+    own_a = UtteranceSet(load_dataset(str(a), "test"), module.tokenizer, config.context, space)
+    (gold_a, pred_a), = module.predict_split(eval_loader(own_a, module.tokenizer, 8)).values()
+    union = score("weighted_f1", np.concatenate([gold_a, gold]), np.concatenate([pred_a, pred]), space["emotion"])
+    assert metrics["test"]["emotion"] == round(union, 4)
 
 
 def test_single_dataset_configs_resolve_as_before():
