@@ -145,7 +145,22 @@ def main(argv=None) -> int:
         diffs = compare(row, seed, json.loads(path.read_text()))
         failed |= bool(diffs)
         print(f"seed {seed}: " + ("equal to the row, bit for bit" if not diffs else "DIFFERS\n  " + "\n  ".join(diffs)))
+        if diffs:
+            print("  " + machine_note(row, seed))
     return 1 if failed else 0
+
+
+def machine_note(row: dict, seed: int) -> str:
+    """Where the row's seed was run against where this one ran: torch's CPU kernels differ in the last bits between
+    instruction sets (AVX2 / AVX512), so bit equality is a promise only between machines of one kind."""
+    from kgemo.training.provenance import environment
+
+    recorded = ((row.get("provenance") or {}).get("seeds", {}).get(str(seed)) or {}).get("environment") or {}
+    here = environment()
+    keys = ("machine", "cpu_capability", "torch", "python")
+    then = ", ".join(f"{k} {recorded.get(k, 'not recorded')}" for k in keys)
+    now = ", ".join(f"{k} {here[k]}" for k in keys)
+    return f"recorded on: {then}; here: {now}"
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ current checkout would use::
                 "knowledge": {"conceptnet": "..."},                 # each loaded source's own checksum
                 "knowledge_tables": {"conceptnet": {"path": "default", "checksum": "..."}},  # from the caches' meta
                 "init_from": {"path": "runs/x/seed0/model", "config": "x", "weights_sha256": "..."}},
-     "environment": {"python": "3.11.7", "torch": "2.13.0+cpu", "machine": "x86_64", "threads": 2}}
+     "environment": {"python": "3.11.7", "torch": "2.13.0+cpu", "machine": "x86_64", "cpu_capability": "AVX2",
+                     "threads": 2}}
 
 A run made from a tree with uncommitted changes under ``kgemo/`` or ``configs/`` lists them in ``dirty``: such a
 row cannot be rebuilt from its commit, and ``--check`` says so.
@@ -111,11 +112,13 @@ def encoder_checksums(name: str, encoder: Any) -> dict[str, Any]:
 
 
 def environment() -> dict[str, Any]:
-    """Python, torch, CPU architecture and torch threads: what may move the last bits between machines."""
+    """Python, torch, CPU architecture, the vector instructions torch's CPU kernels use (``AVX2``, ``AVX512``: their
+    results can differ in the last bits) and torch threads: what may move the last bits between machines."""
     import torch
 
     return {"python": platform.python_version(), "torch": str(torch.__version__), "machine": platform.machine(),
-            "threads": torch.get_num_threads(), "platform": sys.platform}
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+            "platform": sys.platform}
 
 
 def provenance_block(config_dict: Mapping[str, Any], origin: Mapping[str, Any] | None,

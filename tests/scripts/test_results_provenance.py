@@ -242,6 +242,14 @@ def test_reproduce_narrows_seeds_and_compares_bit_for_bit(reproduce):
     assert reproduce.row_seeds(row) == [0, 1, 2, 7]
     assert reproduce.compare(row, 7, {"test": {"emotion": 60.0}, "dev": {"emotion": 61.0}, "best_epoch": 4}) == []
     assert reproduce.compare(row, 7, {"test": {"emotion": 58.0}, "dev": {"emotion": 61.0}, "best_epoch": 4})
+    # A difference names where the seed was recorded and where it ran now (torch's CPU kernels: AVX2 vs AVX512).
+    import torch
+
+    assert "recorded on: machine not recorded, cpu_capability not recorded" in reproduce.machine_note(row, 1)
+    row["provenance"] = {"seeds": {"1": {"environment": {"machine": "x86_64", "cpu_capability": "AVX512"}}}}
+    note = reproduce.machine_note(row, 1)
+    assert "cpu_capability AVX512" in note and "here: machine " in note
+    assert f"cpu_capability {torch.backends.cpu.get_cpu_capability()}" in note.split("here:")[1]
 
 
 def test_results_md_is_the_rendering_of_results_json(evaluate):

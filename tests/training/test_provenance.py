@@ -71,5 +71,5 @@ def test_fit_writes_the_provenance_block(tiny_encoder, tmp_path):
     assert prov["inputs"]["encoder"]["id"] == tiny_encoder.id
     assert prov["config"] is None                            # built in Python, not loaded from a file
     assert prov["resolved_config_sha256"] == resolved_config_sha256(config.to_dict())
-    assert set(prov["environment"]) >= {"python", "torch", "machine", "threads"}
+    assert set(prov["environment"]) >= {"python", "torch", "machine", "cpu_capability", "threads"}
     assert "commit" in prov and "dirty" in prov
