@@ -266,6 +266,11 @@ def summarise(groups: dict[str, list[dict]]) -> dict[str, dict]:
             "epochs": [r["best_epoch"] for r in results],
             "train_utterances_per_s": [r.get("train_utterances_per_s") for r in results],
         }
+        if first.get("per_dataset"):  # several datasets fine-tuned together: each one's own metric, per seed
+            row["per_dataset"] = {
+                split: {ds: {t: [r["per_dataset"][split][ds][t] for r in results] for t in scores}
+                        for ds, scores in by_ds.items()}
+                for split, by_ds in first["per_dataset"].items()}
         if selection and selection[0] is not first:
             sel = selection[0]
             row["selection_seed"] = {"seed": sel["seed"], "test": sel["test"], "dev": sel["dev"],
@@ -622,6 +627,10 @@ def other_section(summary: dict[str, dict]) -> list[str]:
     for name, r in rest.items():
         cells = "; ".join(f"{t}: {r['metrics'][t]} = {mean_std(v)} ({mean_std(r['dev'][t])})"
                           for t, v in r["test"].items())
+        own = (r.get("per_dataset") or {}).get("test") or {}  # several datasets: each one by its own metric
+        if own:
+            cells += " — " + "; ".join(f"{ds} test {t} {mean_std(v)}" for ds, by_task in own.items()
+                                       for t, v in by_task.items())
         lines.append(f"| {marked(name, r)} | {r['model']} | {', '.join(r['datasets'])} | "
                      f"{r.get('encoder') or 'default'} | {cells} | {len(r['seeds'])} |")
     return lines + [""]

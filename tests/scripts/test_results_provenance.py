@@ -89,6 +89,17 @@ def test_rows_carry_provenance_commands_and_chains(evaluate, runs):
     assert "chain" not in rows["ket_meld"] and "input checksums" in rows["ket_meld"]["stale"]
 
 
+def test_an_encoder_tuned_on_several_datasets_keeps_each_ones_scores(evaluate, tmp_path):
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        run(runs, "minilm-lora-both", seed, "encoder_linear_head", encoder="minilm-lora-both", datasets=[
+            "meld", "dailydialog"], per_dataset={"test": {"meld": {"emotion": 54.0 + seed},
+                                                          "dailydialog": {"emotion": 52.0 - seed}}})
+    row = evaluate.summarise(evaluate.collect(runs, None))["minilm-lora-both"]
+    assert row["datasets"] == ["meld", "dailydialog"]
+    assert row["per_dataset"] == {"test": {"meld": {"emotion": [54.0, 55.0]}, "dailydialog": {"emotion": [52.0, 51.0]}}}
+
+
 def test_a_row_whose_upstream_has_no_provenance_is_stale(evaluate, runs):
     for seed in (0, 1):
         path = runs / "finetune" / "minilm-full-meld" / f"seed{seed}" / "metrics.json"
