@@ -242,10 +242,7 @@ def _check_data(data: DataConfig, source: str) -> None:
     if data.target_labels and not (data.target_datasets and data.target_train):
         raise KgemoError(f"{source}: data.target_labels keeps the labels of the target datasets' train split, so it "
                          "needs data.target_datasets and data.target_train: true")
-    ns = data.neutral_share
-    if ns is not None and (isinstance(ns, bool) or not isinstance(ns, (int, float)) or not 0 <= ns <= 1):
-        raise KgemoError(f"{source}: data.neutral_share={ns!r}; expected the share of all-neutral train conversations "
-                         "to keep, in [0, 1], or null for all of them")
+    check_neutral_share(data.neutral_share, source)
     stray = [t for t in data.share_tasks if t not in data.tasks]
     if stray:
         raise KgemoError(f"{source}: data.share_tasks {stray} are not in data.tasks {data.tasks}")
@@ -262,6 +259,13 @@ def _check_tags(tags: Any, source: str) -> None:
     clash = sorted(set(tags) & set(RESERVED_TAGS))
     if clash:
         raise KgemoError(f"{source}: tags {clash} would overwrite metrics.json fields; rename them")
+
+
+def check_neutral_share(ns: Any, source: str) -> None:
+    """``data.neutral_share`` (graph training and fine-tuning): a share in [0, 1], or null."""
+    if ns is not None and (isinstance(ns, bool) or not isinstance(ns, (int, float)) or not 0 <= ns <= 1):
+        raise KgemoError(f"{source}: data.neutral_share={ns!r}; expected the share of all-neutral train conversations "
+                         "to keep, in [0, 1], or null for all of them")
 
 
 def check_class_weights(train: Any, source: str) -> None:

@@ -24,7 +24,7 @@ from ..pipeline import InputPipeline
 from .config import DataConfig, ExperimentConfig
 
 __all__ = ["PreparedData", "prepare_data", "task_setup", "build_pipeline", "split_parts", "without_labels",
-           "share_indices", "label_share", "neutral_share"]
+           "share_indices", "label_share", "neutral_keep", "neutral_share"]
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "dev", "test")
@@ -153,19 +153,25 @@ def label_share(graphs: list[HeteroData], conversations: list, share: float, see
     return out, list(conversations)
 
 
+def neutral_keep(all_neutral: Sequence[bool], share: float, seed: int, key: str) -> list[int]:
+    """The conversations ``data.neutral_share`` keeps, in their original order: every one that is not all-neutral,
+    and ``share`` of those that are (:func:`share_indices` over them, so nested per seed). The graph trainer and
+    fine-tuning both choose with it."""
+    flat = [i for i, a in enumerate(all_neutral) if a]
+    kept = {flat[j] for j in share_indices(len(flat), share, seed, f"{key}/neutral")} if share > 0 and flat else set()
+    return [i for i, a in enumerate(all_neutral) if not a or i in kept]
+
+
 def neutral_share(graphs: list[HeteroData], conversations: list, task: str, neutral: int, share: float, seed: int,
                   key: str) -> tuple[list[HeteroData], list]:
     """Every conversation with a non-neutral ``task`` label, and ``share`` of those whose labelled turns are all
-    ``neutral`` (:func:`share_indices` over them, so nested per seed), in their original order."""
-    flat = []
-    for i, g in enumerate(graphs):
+    ``neutral`` (:func:`neutral_keep`), in their original order."""
+    flags = []
+    for g in graphs:
         y = g["utterance"][f"y_{task}"]
         y = y[y >= 0]
-        if y.numel() and bool((y == neutral).all()):
-            flat.append(i)
-    kept = {flat[j] for j in share_indices(len(flat), share, seed, f"{key}/neutral")} if share > 0 and flat else set()
-    dropped = set(flat) - kept
-    keep = [i for i in range(len(graphs)) if i not in dropped]
+        flags.append(bool(y.numel()) and bool((y == neutral).all()))
+    keep = neutral_keep(flags, share, seed, key)
     return [graphs[i] for i in keep], [conversations[i] for i in keep]
 
 

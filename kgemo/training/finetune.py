@@ -106,22 +106,17 @@ def _load_splits(config: FinetuneConfig) -> tuple[dict[str, dict[str, list[Conve
     return convs, sources
 
 
-def _all_neutral(conv: Conversation, task: str, space) -> bool:
-    labels = [u.labels.get(task) for u in conv]
-    labels = [space.index(x) for x in labels if x is not None and x in space]
-    return bool(labels) and all(y == space.index(space.neutral) for y in labels)
-
-
 def keep_neutral_share(convs: list[Conversation], task: str, space, share: float, seed: int,
                        key: str) -> list[Conversation]:
     """Every conversation with a non-neutral ``task`` label and ``share`` of those whose labelled turns are all
-    neutral (nested per seed, like the graph trainer's ``data.neutral_share``), in their original order."""
-    from .data import share_indices
+    neutral, chosen as the graph trainer's ``data.neutral_share`` chooses (:func:`~.data.neutral_keep`)."""
+    from .data import neutral_keep
 
-    flat = [i for i, c in enumerate(convs) if _all_neutral(c, task, space)]
-    kept = {flat[j] for j in share_indices(len(flat), share, seed, f"{key}/neutral")} if share > 0 and flat else set()
-    dropped = set(flat) - kept
-    return [c for i, c in enumerate(convs) if i not in dropped]
+    flags = []
+    for conv in convs:
+        ids = [space.index(x) for u in conv if (x := u.labels.get(task)) is not None and x in space]
+        flags.append(bool(ids) and all(y == space.neutral_index for y in ids))
+    return [convs[i] for i in neutral_keep(flags, share, seed, key)]
 
 
 def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conversation]] | None = None,

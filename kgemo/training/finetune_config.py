@@ -25,7 +25,7 @@ from ..data import get_dataset
 from ..encoders.encoder_inputs import ContextFormat
 from ..errors import KgemoError
 from ..settings import Settings
-from .config import check_class_weights
+from .config import check_class_weights, check_neutral_share
 from .config_file import load_config_file, refuse_unknown_keys
 from .monitor import check_monitor
 
@@ -188,9 +188,7 @@ def _check(c: FinetuneConfig, source: str) -> None:
                              f"{list(spec.tasks)}")
     if len(set(c.data.names)) != len(c.data.names):
         raise KgemoError(f"{source}: data.datasets names a dataset twice: {c.data.names}")
-    ns = c.data.neutral_share
-    if ns is not None and (isinstance(ns, bool) or not isinstance(ns, (int, float)) or not 0 <= ns <= 1):
-        raise KgemoError(f"{source}: data.neutral_share={ns!r}; expected a share between 0 and 1, or null")
+    check_neutral_share(c.data.neutral_share, source)
     try:
         c.data.task_setup()
     except KgemoError as exc:
