@@ -819,17 +819,21 @@ def _init_from_problems(name: str, prov: dict, notes: list[str]) -> list[str]:
     if not init.get("path"):
         return []
     problems = []
+    now: dict[str, str | None] = {}  # path → its weights' sha256, "" without weights, None not here; hashed once
     for seed, run in sorted(prov.get("seeds", {}).items()):
         recorded = run.get("init_from_weights_sha256", init.get("weights_sha256"))
         path = str(init["path"]).format(name=name, seed=seed)
-        try:
-            weights = Path(resolve_model_path(path)) / "model.safetensors"
-        except KgemoError:
+        if path not in now:
+            try:
+                weights = Path(resolve_model_path(path)) / "model.safetensors"
+                now[path] = sha256_file(weights) if weights.is_file() else ""
+            except KgemoError:
+                now[path] = None
+        if now[path] is None:
             notes.append(f"seed {seed}: init_from {path} not here")
-            continue
-        if recorded and weights.is_file() and sha256_file(weights) != recorded:
+        elif recorded and now[path] and now[path] != recorded:
             problems.append(f"seed {seed}: init_from {path} has other weights now ({recorded[:12]} → "
-                            f"{sha256_file(weights)[:12]})")
+                            f"{now[path][:12]})")
     return problems
 
 
