@@ -63,7 +63,7 @@ class SentenceEncoder(LazyModel):
 
     def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str | None = None, batch_size: int = 64,
                  max_length: int = 128, fp16: bool | None = None):
-        super().__init__(resolve_alias(model), device, batch_size, max_length, fp16)
+        super().__init__(model, device, batch_size, max_length, fp16)  # resolve_model resolves aliases
 
     # -- the model -------------------------------------------------------------------------------------------
     @property
