@@ -165,6 +165,11 @@ class FinetuneConfig:
         """Build and check a config; every error names ``source`` (the YAML file) and the offending option."""
         d = dict(d)
         refuse_unknown_keys(cls, d, source)
+        raw = d.get("data") if isinstance(d.get("data"), Mapping) else {}
+        if raw.get("datasets") and raw.get("dataset") and raw["dataset"] not in raw["datasets"]:
+            # `datasets` wins; a `dataset` it leaves out would otherwise be ignored without a word.
+            raise KgemoError(f"{source}: data.dataset {raw['dataset']!r} is not one of data.datasets "
+                             f"{list(raw['datasets'])}, which replaces it: keep one of the two")
         for key, section in cls.SECTIONS.items():
             d[key] = section.from_dict(d.get(key), source, key)
         config = cls(**d)

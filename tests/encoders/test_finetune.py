@@ -502,3 +502,14 @@ def test_single_dataset_configs_resolve_as_before():
 
     data = load_finetune_config(ROOT / "configs" / "finetune_meld.yaml").to_dict()["data"]
     assert set(data) == {"dataset", "tasks", "root", "max_conversations", "strict"}
+
+
+def test_a_dataset_left_out_of_datasets_is_refused_not_ignored(tmp_path):
+    """`datasets` replaces `dataset`; a `dataset` naming something else would train without it, unsaid."""
+    with pytest.raises(KgemoError, match=r"test.yaml: data.dataset 'emorynlp' is not one of data.datasets "
+                                         r"\['meld', 'dailydialog'\]"):
+        tiny_config(tmp_path, "unused", data={"dataset": "emorynlp", "datasets": ["meld", "dailydialog"],
+                                              "label_space": "ekman7"})
+    config = tiny_config(tmp_path, "unused", data={"dataset": "meld", "datasets": ["meld", "dailydialog"],
+                                                   "label_space": "ekman7"})
+    assert config.data.names == ["meld", "dailydialog"]
