@@ -100,6 +100,9 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", help="where the commands run (default: runs/reproduce/<row>, emptied first)")
     p.add_argument("--cold", action="store_true", help="run with an empty KGEMO_HOME (no cached features, KB "
                    "builds or graphs), as a fresh clone would")
+    p.add_argument("--kernels", choices=["recorded", "native", "avx2"], default="recorded",
+                   help="CPU kernel pins for the commands: those the row's seeds were run under (default), none, or "
+                   "avx2 (torch, MKL and oneDNN limited to AVX2, as on an AVX2 machine)")
     args = p.parse_args(argv)
 
     row = load_row(Path(args.results), args.row)
@@ -120,6 +123,10 @@ def main(argv=None) -> int:
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, HF_HUB_OFFLINE=os.environ.get("HF_HUB_OFFLINE", "1"))
+    pins = kernel_pins(row, seeds, args.kernels)
+    if pins:
+        print("CPU kernels pinned: " + " ".join(f"{k}={v}" for k, v in pins.items()))
+    env.update(pins)
     home = None
     if args.cold:
         home = tempfile.mkdtemp(prefix="kgemo-home-")
@@ -142,25 +149,45 @@ def main(argv=None) -> int:
             print(f"seed {seed}: no {path}", file=sys.stderr)
             failed = True
             continue
-        diffs = compare(row, seed, json.loads(path.read_text()))
+        result = json.loads(path.read_text())
+        diffs = compare(row, seed, result)
         failed |= bool(diffs)
         print(f"seed {seed}: " + ("equal to the row, bit for bit" if not diffs else "DIFFERS\n  " + "\n  ".join(diffs)))
         if diffs:
-            print("  " + machine_note(row, seed))
+            print("  " + machine_note(row, seed, result))
     return 1 if failed else 0
 
 
-def machine_note(row: dict, seed: int) -> str:
-    """Where the row's seed was run against where this one ran: torch's CPU kernels differ in the last bits between
-    instruction sets (AVX2 / AVX512), so bit equality is a promise only between machines of one kind."""
-    from kgemo.training.provenance import environment
+def seed_environment(row: dict, seed: int) -> dict:
+    return ((row.get("provenance") or {}).get("seeds", {}).get(str(seed)) or {}).get("environment") or {}
 
-    recorded = ((row.get("provenance") or {}).get("seeds", {}).get(str(seed)) or {}).get("environment") or {}
-    here = environment()
-    keys = ("machine", "cpu_capability", "torch", "python")
-    then = ", ".join(f"{k} {recorded.get(k, 'not recorded')}" for k in keys)
-    now = ", ".join(f"{k} {here[k]}" for k in keys)
-    return f"recorded on: {then}; here: {now}"
+
+def kernel_pins(row: dict, seeds: list[int], choice: str = "recorded") -> dict[str, str]:
+    """The environment variables that pin the CPU kernels for the rebuild: ``recorded`` takes those the row's seeds
+    ran under (seeds recorded under different pins are refused: run them apart), ``avx2`` / ``native`` force."""
+    from kgemo.training.provenance import KERNEL_PINS
+
+    if choice != "recorded":
+        return dict(KERNEL_PINS.get(choice, {}))
+    found = {json.dumps(seed_environment(row, s).get("kernel_pins") or {}, sort_keys=True) for s in seeds}
+    if len(found) > 1:
+        raise SystemExit(f"seeds {seeds} were run under different CPU kernel pins ({' / '.join(sorted(found))}): "
+                         "rebuild them one --seed at a time")
+    return json.loads(found.pop()) if found else {}
+
+
+def machine_note(row: dict, seed: int, result: dict) -> str:
+    """Where the row's seed was run against where this run ran (its metrics.json): torch's CPU kernels differ in the
+    last bits between instruction sets (AVX2 / AVX512), so bit equality is a promise only between machines of one
+    kind, or under the same kernel pins (``--kernels avx2``)."""
+    recorded = seed_environment(row, seed)
+    here = (result.get("provenance") or {}).get("environment") or {}
+    keys = ("machine", "cpu_capability", "kernel_pins", "torch", "python")
+
+    def show(env: dict) -> str:
+        return ", ".join(f"{k} {env.get(k, 'none' if k == 'kernel_pins' and env else 'not recorded')}" for k in keys)
+
+    return f"recorded on: {show(recorded)}; here: {show(here)}"
 
 
 if __name__ == "__main__":

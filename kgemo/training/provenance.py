@@ -13,13 +13,14 @@ current checkout would use::
                 "knowledge_tables": {"conceptnet": {"path": "default", "checksum": "..."}},  # from the caches' meta
                 "init_from": {"path": "runs/x/seed0/model", "config": "x", "weights_sha256": "..."}},
      "environment": {"python": "3.11.7", "torch": "2.13.0+cpu", "machine": "x86_64", "cpu_capability": "AVX2",
-                     "threads": 2}}
+                     "threads": 2, "kernel_pins": {"ATEN_CPU_CAPABILITY": "avx2", ...}}}   # pins: only when set
 
 A run made from a tree with uncommitted changes under ``kgemo/`` or ``configs/`` lists them in ``dirty``: such a
 row cannot be rebuilt from its commit, and ``--check`` says so.
 """
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -31,7 +32,7 @@ from ..knowledge.sources import table_checksums
 from ..storage import project_root
 
 __all__ = ["source_commit", "config_origin", "folder_sha256", "data_checksums", "encoder_checksums", "environment",
-           "provenance_block", "run_provenance", "resolved_config_sha256", "CODE_PATHS"]
+           "provenance_block", "run_provenance", "resolved_config_sha256", "CODE_PATHS", "KERNEL_PINS"]
 
 #: The parts of the tree that decide a run's numbers; uncommitted changes there make a run "dirty".
 CODE_PATHS = ("kgemo", "configs", "pyproject.toml")
@@ -111,14 +112,26 @@ def encoder_checksums(name: str, encoder: Any) -> dict[str, Any]:
     return out
 
 
+#: Environment variables that pin the CPU kernels of torch (ATen), MKL and oneDNN to one instruction set, so a
+#: machine with newer vector instructions computes what an older one does, to the last bit (measured: the
+#: cogat_mastodon row, recorded under ``avx2`` pins on an AVX-512 machine, equals a plain run on an AVX2 machine).
+KERNEL_PINS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+
+
 def environment() -> dict[str, Any]:
     """Python, torch, CPU architecture, the vector instructions torch's CPU kernels use (``AVX2``, ``AVX512``: their
-    results can differ in the last bits) and torch threads: what may move the last bits between machines."""
+    results can differ in the last bits), the kernel pins set (:data:`KERNEL_PINS`; only when some are) and torch
+    threads: what may move the last bits between machines."""
     import torch
 
-    return {"python": platform.python_version(), "torch": str(torch.__version__), "machine": platform.machine(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
-            "platform": sys.platform}
+    env = {"python": platform.python_version(), "torch": str(torch.__version__), "machine": platform.machine(),
+           "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+           "platform": sys.platform}
+    names = {name for pins in KERNEL_PINS.values() for name in pins}
+    pins = {name: os.environ[name] for name in sorted(names) if os.environ.get(name)}
+    if pins:
+        env["kernel_pins"] = pins
+    return env
 
 
 def provenance_block(config_dict: Mapping[str, Any], origin: Mapping[str, Any] | None,

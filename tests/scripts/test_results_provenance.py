@@ -253,14 +253,38 @@ def test_reproduce_narrows_seeds_and_compares_bit_for_bit(reproduce):
     assert reproduce.row_seeds(row) == [0, 1, 2, 7]
     assert reproduce.compare(row, 7, {"test": {"emotion": 60.0}, "dev": {"emotion": 61.0}, "best_epoch": 4}) == []
     assert reproduce.compare(row, 7, {"test": {"emotion": 58.0}, "dev": {"emotion": 61.0}, "best_epoch": 4})
-    # A difference names where the seed was recorded and where it ran now (torch's CPU kernels: AVX2 vs AVX512).
-    import torch
-
-    assert "recorded on: machine not recorded, cpu_capability not recorded" in reproduce.machine_note(row, 1)
+    # A difference names where the seed was recorded and where the new run ran (its own metrics.json), since
+    # torch's CPU kernels differ in the last bits between AVX2 and AVX512.
+    result = {"provenance": {"environment": {"machine": "x86_64", "cpu_capability": "AVX2",
+                                             "kernel_pins": {"ATEN_CPU_CAPABILITY": "avx2"}}}}
+    assert "recorded on: machine not recorded, cpu_capability not recorded" in reproduce.machine_note(row, 1, result)
     row["provenance"] = {"seeds": {"1": {"environment": {"machine": "x86_64", "cpu_capability": "AVX512"}}}}
-    note = reproduce.machine_note(row, 1)
-    assert "cpu_capability AVX512" in note and "here: machine " in note
-    assert f"cpu_capability {torch.backends.cpu.get_cpu_capability()}" in note.split("here:")[1]
+    then, now = reproduce.machine_note(row, 1, result).split("here:")
+    assert "cpu_capability AVX512, kernel_pins none" in then
+    assert "cpu_capability AVX2, kernel_pins {'ATEN_CPU_CAPABILITY': 'avx2'}" in now
+
+
+def test_reproduce_runs_under_the_kernel_pins_the_seeds_recorded(reproduce):
+    from kgemo.training.provenance import KERNEL_PINS
+
+    pins = dict(KERNEL_PINS["avx2"])
+    row = {"provenance": {"seeds": {"0": {"environment": {"kernel_pins": pins}},
+                                    "1": {"environment": {"kernel_pins": pins}}, "2": {"environment": {}}}}}
+    assert reproduce.kernel_pins(row, [0, 1]) == pins
+    assert reproduce.kernel_pins(row, [2]) == {} and reproduce.kernel_pins({}, [0]) == {}
+    assert reproduce.kernel_pins(row, [0], "native") == {} and reproduce.kernel_pins(row, [2], "avx2") == pins
+    with pytest.raises(SystemExit, match="different CPU kernel pins.*one --seed at a time"):
+        reproduce.kernel_pins(row, [0, 2])
+
+
+def test_runs_record_the_kernel_pins_they_ran_under(monkeypatch):
+    from kgemo.training.provenance import KERNEL_PINS, environment
+
+    for name in KERNEL_PINS["avx2"]:
+        monkeypatch.delenv(name, raising=False)
+    assert "kernel_pins" not in environment()      # rows recorded without pins keep their checksums' shape
+    monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "AVX2")
+    assert environment()["kernel_pins"] == {"MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 
 def test_results_md_is_the_rendering_of_results_json(evaluate):
