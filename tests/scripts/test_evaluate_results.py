@@ -177,3 +177,19 @@ def test_rows_carry_their_configs_tags(evaluate, runs, tmp_path):
     assert rows["ket_meld"]["tags"] == {"context": "past", "selection": "score"}
     assert rows["no_knowledge_meld"]["tags"] == {}
     assert "cogat_mastodon" not in rows                       # no config of that name: left out
+
+
+def test_row_commands_keep_an_override_with_a_space_as_one_argument(evaluate):
+    """A recorded override such as ``lora.target_modules=[q, v]`` is quoted in the row's command, so
+    scripts/reproduce.py (shlex.split) passes it on as the one argument the run was given."""
+    import shlex
+
+    base = {"complete": True, "model": "encoder_linear_head", "datasets": ["meld"], "seed": 0, "mode": "lora",
+            "metrics": {"emotion": "weighted_f1"}, "encoder": "mpnet-lora-meld", "context": "past2",
+            "test": {"emotion": 61.0}, "dev": {"emotion": 57.0}, "best_epoch": 0}
+    overrides = ["name=mpnet-lora-meld", "encoder.base=mpnet", "lora.target_modules=[q, v]"]
+    base["provenance"] = {"commit": "a" * 40, "dirty": [], "inputs": {},
+                          "config": {"file": "configs/finetune_meld.yaml", "overrides": overrides}}
+    rows = evaluate.summarise({"mpnet-lora-meld": [base]})
+    argv = shlex.split(rows["mpnet-lora-meld"]["command"])
+    assert argv == ["kgemo", "finetune", "configs/finetune_meld.yaml", *overrides]
