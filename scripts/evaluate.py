@@ -247,8 +247,8 @@ def summarise(groups: dict[str, list[dict]]) -> dict[str, dict]:
         if linear_head:
             # A run made before runs recorded their overrides gets the old guess (its row is marked stale).
             guess = [f"name={name}"] + (["encoder.mode=full"] if first.get("mode") == "full" else [])
-            command = " ".join(["kgemo finetune", *map(shlex.quote, [
-                origin.get("file") or f"configs/finetune_{first['datasets'][0]}.yaml", *origin.get("overrides", guess)])])
+            file = origin.get("file") or f"configs/finetune_{first['datasets'][0]}.yaml"
+            command = " ".join(["kgemo finetune", *map(shlex.quote, [file, *origin.get("overrides", guess)])])
         else:
             # Quoted, so an override with a space ("lora.target_modules=[q, v]") stays one argument in reproduce.py.
             command = " ".join(["kgemo train", *map(shlex.quote, [origin.get("file") or f"configs/{name}.yaml",
