@@ -125,9 +125,9 @@ def main(argv=None) -> int:
     env = dict(os.environ, HF_HUB_OFFLINE=os.environ.get("HF_HUB_OFFLINE", "1"))
     pins = kernel_pins(row, seeds, args.kernels)
     if args.kernels == "native":  # also drop pins this shell may carry
-        from kgemo.training.provenance import KERNEL_PINS
+        from kgemo.training.provenance import KERNEL_PIN_NAMES
 
-        for name in {n for p in KERNEL_PINS.values() for n in p}:
+        for name in KERNEL_PIN_NAMES:
             env.pop(name, None)
     if pins:
         print("CPU kernels pinned: " + " ".join(f"{k}={v}" for k, v in pins.items()))

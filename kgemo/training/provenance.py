@@ -32,7 +32,8 @@ from ..knowledge.sources import table_checksums
 from ..storage import project_root
 
 __all__ = ["source_commit", "config_origin", "folder_sha256", "data_checksums", "encoder_checksums", "environment",
-           "provenance_block", "run_provenance", "resolved_config_sha256", "CODE_PATHS", "KERNEL_PINS"]
+           "provenance_block", "run_provenance", "resolved_config_sha256", "CODE_PATHS", "KERNEL_PINS",
+           "KERNEL_PIN_NAMES"]
 
 #: The parts of the tree that decide a run's numbers; uncommitted changes there make a run "dirty".
 CODE_PATHS = ("kgemo", "configs", "pyproject.toml")
@@ -116,6 +117,8 @@ def encoder_checksums(name: str, encoder: Any) -> dict[str, Any]:
 #: machine with newer vector instructions computes what an older one does, to the last bit (measured: the
 #: cogat_mastodon row, recorded under ``avx2`` pins on an AVX-512 machine, equals a plain run on an AVX2 machine).
 KERNEL_PINS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+#: Every variable some pin sets (recorded when set; dropped by ``reproduce.py --kernels native``).
+KERNEL_PIN_NAMES = tuple(sorted({name for pins in KERNEL_PINS.values() for name in pins}))
 
 
 def environment() -> dict[str, Any]:
@@ -127,8 +130,7 @@ def environment() -> dict[str, Any]:
     env = {"python": platform.python_version(), "torch": str(torch.__version__), "machine": platform.machine(),
            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
            "platform": sys.platform}
-    names = {name for pins in KERNEL_PINS.values() for name in pins}
-    pins = {name: os.environ[name] for name in sorted(names) if os.environ.get(name)}
+    pins = {name: os.environ[name] for name in KERNEL_PIN_NAMES if os.environ.get(name)}
     if pins:
         env["kernel_pins"] = pins
     return env
