@@ -55,6 +55,9 @@ class DataConfig(Settings):
     encoder: str = "default"            # sentence encoder: "default" (packaged MiniLM), HF name or local path
     root: str | None = None             # dataset root; default KGEMO_DATA or ../shared/data
     max_conversations: int | None = None  # per split, for smoke runs; None = all
+    max_train_conversations: int | None = None  # only the first N train conversations are read and encoded (a
+                                        # subsample where encoding all of train costs too much, e.g. DailyDialog
+                                        # through MPNet on a CPU); dev and test stay whole, so scores are comparable
     strict: bool = True                 # bad rows raise (False: skip and report)
     encoder_batch_size: int = 128       # utterances per encoder batch
     # Learning curves (docs/learning-curves.md): train on this share of each dataset's train conversations, nested
@@ -75,7 +78,7 @@ class DataConfig(Settings):
         # Left out while unused, so a config written before learning curves resolves to the checksum its rows record.
         for key, unused in (("train_share", None), ("train_conversations", None), ("share_seed", None),
                             ("share_dev", True), ("share_tasks", []), ("target_labels", False),
-                            ("neutral_share", None)):
+                            ("neutral_share", None), ("max_train_conversations", None)):
             if d[key] == unused:
                 del d[key]
         return d
@@ -243,6 +246,7 @@ def _check_data(data: DataConfig, source: str) -> None:
         raise KgemoError(f"{source}: data.target_labels keeps the labels of the target datasets' train split, so it "
                          "needs data.target_datasets and data.target_train: true")
     check_neutral_share(data.neutral_share, source)
+    check_max_train_conversations(data.max_train_conversations, source)
     stray = [t for t in data.share_tasks if t not in data.tasks]
     if stray:
         raise KgemoError(f"{source}: data.share_tasks {stray} are not in data.tasks {data.tasks}")
@@ -266,6 +270,13 @@ def check_neutral_share(ns: Any, source: str) -> None:
     if ns is not None and (isinstance(ns, bool) or not isinstance(ns, (int, float)) or not 0 <= ns <= 1):
         raise KgemoError(f"{source}: data.neutral_share={ns!r}; expected the share of all-neutral train conversations "
                          "to keep, in [0, 1], or null for all of them")
+
+
+def check_max_train_conversations(n: Any, source: str) -> None:
+    """``data.max_train_conversations`` (graph training and fine-tuning): a whole number ≥ 1, or null."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise KgemoError(f"{source}: data.max_train_conversations={n!r}; expected a whole number of train "
+                         "conversations (at least 1), or null for all of them")
 
 
 def check_class_weights(train: Any, source: str) -> None:

@@ -111,6 +111,8 @@ def _split_data(data: DataConfig, pipeline: InputPipeline, dataset: str, split: 
     root = data.root
     convs = load_dataset(dataset, split, root=root, strict=data.strict)
     n = data.max_conversations
+    if split == "train" and data.max_train_conversations is not None:
+        n = min(n, data.max_train_conversations) if n is not None else data.max_train_conversations
     if n is not None:
         convs = convs[:n]
     if labels_removed:  # before anything is built from them: no target label exists past this line

@@ -100,7 +100,10 @@ def _load_splits(config: FinetuneConfig) -> tuple[dict[str, dict[str, list[Conve
         sources[name] = {}
         for split in SPLITS:
             got = load_dataset(name, split, root=d.root, strict=d.strict)
-            convs[split][name] = got if d.max_conversations is None else got[:d.max_conversations]
+            n = d.max_conversations
+            if split == "train" and d.max_train_conversations is not None:
+                n = d.max_train_conversations if n is None else min(n, d.max_train_conversations)
+            convs[split][name] = got if n is None else got[:n]
             for p in dataset_files(name, split, root=d.root):
                 sources[name][Path(p).name] = file_sha256(p)
     return convs, sources
@@ -261,6 +264,8 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
             "scores": scores,
             "data": {"datasets": names, "files_sha256": sources[names[0]] if len(names) == 1 else sources,
                      "max_conversations": config.data.max_conversations,
+                     **({"max_train_conversations": config.data.max_train_conversations}
+                        if config.data.max_train_conversations is not None else {}),
                      "utterances": {s: len(d) for s, d in data.items()}},
             "training": config.to_dict(),
             "run": {k: results[k] for k in ("best_step", "best_epoch", "steps", "epochs_run", "early_stopped",

@@ -25,7 +25,7 @@ from ..data import get_dataset
 from ..encoders.encoder_inputs import ContextFormat
 from ..errors import KgemoError
 from ..settings import Settings
-from .config import check_class_weights, check_neutral_share
+from .config import check_class_weights, check_max_train_conversations, check_neutral_share
 from .config_file import load_config_file, refuse_unknown_keys
 from .monitor import check_monitor
 
@@ -42,6 +42,8 @@ class FinetuneDataConfig(Settings):
     tasks: list[str] = field(default_factory=lambda: ["emotion"])  # one head each; must be tasks of the dataset
     root: str | None = None             # dataset root; default KGEMO_DATA or ../shared/data
     max_conversations: int | None = None  # first N conversations per split (smoke runs); None = all
+    max_train_conversations: int | None = None  # first N train conversations only (a subsample of a large train
+                                        # split); dev and test stay whole
     strict: bool = True                 # bad rows raise (False: skip and report)
     # Several datasets in one run (instead of `dataset`): their train splits together, dev together for model
     # selection, each test split scored on its own as well. Their label spaces must agree, or label_space names a
@@ -71,7 +73,8 @@ class FinetuneDataConfig(Settings):
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
         # Left out while unused, so a config written before these options resolves to the checksum its rows record.
-        for key, unused in (("datasets", []), ("label_space", None), ("metrics", {}), ("neutral_share", None)):
+        for key, unused in (("datasets", []), ("label_space", None), ("metrics", {}), ("neutral_share", None),
+                             ("max_train_conversations", None)):
             if d.get(key) == unused:
                 del d[key]
         return d
@@ -194,6 +197,7 @@ def _check(c: FinetuneConfig, source: str) -> None:
     if len(set(c.data.names)) != len(c.data.names):
         raise KgemoError(f"{source}: data.datasets names a dataset twice: {c.data.names}")
     check_neutral_share(c.data.neutral_share, source)
+    check_max_train_conversations(c.data.max_train_conversations, source)
     try:
         c.data.task_setup()
     except KgemoError as exc:
