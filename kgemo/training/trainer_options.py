@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import EarlyStopping
 
 from ..devices import lightning_precision, uses_cuda
 from .checkpoints import BestCheckpoint, last_checkpoint
+from .progress_log import ProgressLog
 
 __all__ = ["trainer_options"]
 
@@ -26,13 +27,14 @@ def trainer_options(train: Any, run_dir: Path, steps_per_epoch: int, best: BestC
 
     Args:
         train: the ``train`` section (``accelerator``, ``precision``, ``deterministic``, ``grad_clip``,
-            ``patience``, ``progress``).
+            ``patience``, ``progress``: a bar, or without one a log line a minute, :class:`.ProgressLog`).
         run_dir: the run folder (logs, checkpoints).
         steps_per_epoch: optimiser steps per epoch (how often the training loss is logged).
         best: what a new best dev evaluation saves.
         callbacks: extra Lightning callbacks, after kgemo's own.
         mid_epoch: dev is evaluated (and early stopping, the rolling checkpoint and ``best`` act) inside epochs too.
     """
+    bar = sys.stderr.isatty() if train.progress is None else train.progress
     return {
         "accelerator": train.accelerator,
         "precision": lightning_precision(train.precision, train.accelerator),
@@ -42,11 +44,11 @@ def trainer_options(train: Any, run_dir: Path, steps_per_epoch: int, best: BestC
         "callbacks": [last_checkpoint(run_dir, mid_epoch),
                       EarlyStopping("dev_score", mode="max", patience=train.patience,
                                     **({"check_on_train_epoch_end": False} if mid_epoch else {})),
-                      best, *callbacks],
+                      best, *([] if bar else [ProgressLog()]), *callbacks],  # no bar: log lines instead
         # A new logs/version_N per attempt, so a resumed run keeps the log of the steps before the kill.
         "logger": L.pytorch.loggers.CSVLogger(run_dir, name="logs"),
         "default_root_dir": run_dir,
-        "enable_progress_bar": sys.stderr.isatty() if train.progress is None else train.progress,
+        "enable_progress_bar": bar,
         "enable_model_summary": False,
         "num_sanity_val_steps": 0,
         "log_every_n_steps": max(1, min(50, steps_per_epoch)),

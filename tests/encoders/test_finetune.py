@@ -326,6 +326,7 @@ def test_config_errors_name_the_file_and_key(tmp_path):
     (["encoder.past_turns=-1"], r"finetune_bad.yaml: encoder.past_turns must be an integer >= 0, got -1"),
     (["trian.lr=0.1"], r"finetune_bad.yaml: unknown top-level key\(s\) \['trian'\]"),
     (["train.lr"], r"override 'train.lr' is not key=value"),
+    (["data.max_train_conversations=0"], r"finetune_bad.yaml: data.max_train_conversations=0; expected a whole"),
 ])
 def test_option_errors_name_the_file_and_option(tmp_path, overrides, message):
     from kgemo.training.finetune import load_finetune_config
@@ -513,3 +514,19 @@ def test_a_dataset_left_out_of_datasets_is_refused_not_ignored(tmp_path):
     config = tiny_config(tmp_path, "unused", data={"dataset": "meld", "datasets": ["meld", "dailydialog"],
                                                    "label_space": "ekman7"})
     assert config.data.names == ["meld", "dailydialog"]
+
+
+def test_max_train_conversations_cuts_train_only(tmp_path):
+    """The subsample of a large train split (data.max_train_conversations) is its first N conversations; dev and
+    test stay whole, and the option is left out of configs that do not use it (their rows' checksums)."""
+    from kgemo.training.finetune import _load_splits
+
+    a = write_dataset(tmp_path, "a", "[neutral, joy, sadness]", "weighted_f1", DATA)
+    config = tiny_config(tmp_path, "unused", data={"dataset": str(a), "max_train_conversations": 3})
+    convs, _ = _load_splits(config)
+    whole, _ = _load_splits(tiny_config(tmp_path, "unused", data={"dataset": str(a)}))
+    assert [len(convs[s][str(a)]) for s in ("train", "dev", "test")] == [3] + [len(whole[s][str(a)])
+                                                                              for s in ("dev", "test")]
+    assert [c.id for c in convs["train"][str(a)]] == [c.id for c in whole["train"][str(a)][:3]]
+    assert config.to_dict()["data"]["max_train_conversations"] == 3
+    assert "max_train_conversations" not in tiny_config(tmp_path, "unused", data={"dataset": str(a)}).to_dict()["data"]

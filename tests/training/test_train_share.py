@@ -140,3 +140,18 @@ def test_neutral_share_is_checked_and_left_out_of_the_resolved_config_when_unuse
     assert load_config(cfg, ["data.neutral_share=0.25"]).data.neutral_share == 0.25
     with pytest.raises(KgemoError, match="data.neutral_share=1.5"):
         load_config(cfg, ["data.neutral_share=1.5"])
+
+
+def test_max_train_conversations_reads_only_the_first_train_conversations(tmp_path):
+    """A subsample taken before encoding (data.max_train_conversations), for encoders too slow for a whole train
+    split: dev and test stay whole, so the scores compare with a full run's."""
+    path = big_file(tmp_path)
+    full = prepare_data(experiment(tmp_path, [path]), pipeline=tiny_pipeline())
+    pipe = tiny_pipeline()
+    part = prepare_data(experiment(tmp_path / "p", [path], max_train_conversations=7), pipeline=pipe)
+    assert [len(part.graphs[s]) for s in ("train", "dev", "test")] == [7, 30, 30]
+    assert [c.id for c in part.conversations["train"]] == [c.id for c in full.conversations["train"][:7]]
+    for bad in (0, 2.5, True, "all"):
+        with pytest.raises(KgemoError, match=rf"test.yaml: data.max_train_conversations={bad!r}[;:] expected a (whole|number)"):
+            experiment(tmp_path, [path], max_train_conversations=bad)
+    assert "max_train_conversations" not in experiment(tmp_path, [path]).to_dict()["data"]
