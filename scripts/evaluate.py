@@ -51,6 +51,8 @@ JOINT_PAPERS = {
     "dcrnet_dailydialog": {"act": 79.1, "emotion": 45.4},
 }
 JOINT_CONFIGS = {"mastodon": ("cogat", "cogat_nocross", "dcrnet"), "dailydialog": ("cogat", "dcrnet")}
+#: Config suffixes of the joint models over a fine-tuned encoder (MiniLM; MPNet-base with LoRA on every linear layer).
+JOINT_ENCODER_SUFFIXES = ("_finetuned", "_mpnet_all")
 ERC_DATASETS = ("meld", "emorynlp", "dailydialog")
 #: The ERC rows of the knowledge blocks: (model stem, its no-knowledge ablation's stem or None).
 ERC_ROWS = (("no_knowledge", None), ("ket", "no_knowledge"), ("ckenet", "no_knowledge"),
@@ -450,8 +452,8 @@ def joint_section(summary: dict[str, dict], refs: dict) -> list[str]:
              "paper, Table 2 (same metrics), transcribed by hand.", ""]
     for ds, models in JOINT_CONFIGS.items():
         rows = [(m, summary.get(f"{m}_{ds}")) for m in models]
-        rows += [(f"{m} (fine-tuned encoder: {Path(str(r['encoder'])).name})", r) for m in models
-                 if (r := summary.get(f"{m}_{ds}_finetuned"))]
+        rows += [(f"{m} (fine-tuned encoder: {Path(str(r['encoder'])).name})", r) for suffix in JOINT_ENCODER_SUFFIXES
+                 for m in models if (r := summary.get(f"{m}_{ds}{suffix}"))]
         if not any(r for _, r in rows):
             continue
         second = "sentiment" if ds == "mastodon" else "emotion"
@@ -615,7 +617,8 @@ def _rendered(name: str) -> bool:
     erc = {t.format(m=m, ds=ds) for _, t, _ in ERC_BLOCKS for m, _ in ERC_ROWS for ds in ERC_DATASETS}
     erc |= {t.format(ds=ds) for _, t, _ in COMMONSENSE_ROWS + COMMONSENSE_FT_ROWS + CKBC_ROWS
             for ds in ERC_DATASETS}
-    joint = {f"{m}_{ds}{s}" for ds, models in JOINT_CONFIGS.items() for m in models for s in ("", "_finetuned")}
+    joint = {f"{m}_{ds}{s}" for ds, models in JOINT_CONFIGS.items() for m in models
+             for s in ("", *JOINT_ENCODER_SUFFIXES)}
     adapt = {f"adapt_{a}_to_{b}{s}" for a, b in (("dailydialog", "meld"), ("meld", "dailydialog"))
              for s, _ in ADAPT_ROWS}
     return name in erc | joint | adapt or name.startswith(("minilm-full-", "curve_"))
@@ -667,8 +670,11 @@ HEADLINE_ROWS = (
      ("no_knowledge_{ds}", "ket_{ds}", "ckenet_{ds}")),
     ("MiniLM fine-tuned on the dataset: linear head / no knowledge / KET / CKE-Net",
      ("minilm-full-{ds}", "no_knowledge_{ds}_finetuned", "ket_{ds}_finetuned", "ckenet_{ds}_finetuned")),
-    ("MPNet-base LoRA-tuned on the dataset (1 epoch): linear head / no knowledge / KET / CKE-Net",
+    ("MPNet-base, LoRA on q, v (1 epoch): linear head / no knowledge / KET / CKE-Net",
      ("mpnet-lora-{ds}", "no_knowledge_{ds}_mpnet", "ket_{ds}_mpnet", "ckenet_{ds}_mpnet")),
+    ("MPNet-base, LoRA on every linear layer (1 epoch; DailyDialog: 1,000 train dialogues, act + emotion): linear "
+     "head / no knowledge / KET / CKE-Net",
+     ("mpnet-lora-all-{ds}", "no_knowledge_{ds}_mpnet_all", "ket_{ds}_mpnet_all", "ckenet_{ds}_mpnet_all")),
     ("frozen MiniLM, past only, KET over the whole CKBC ConceptNet build", ("ket_ckbc_{ds}",)),
     ("frozen MiniLM, bidirectional, ATOMIC retrieval: no knowledge / COSMIC / TODKAT",
      ("no_knowledge_bidirectional_{ds}", "cosmic_{ds}", "todkat_{ds}")),
