@@ -5,7 +5,7 @@ its end. :class:`ProgressLog` writes one INFO line at most every ``interval_s`` 
 
     step 120/624 (19%) · epoch 1 · 4.6 steps/min · loss 1.392 · about 1 h 49 min left
 
-and one line per dev evaluation (its score, and whether it is the best so far).
+and one line per dev evaluation (its score).
 """
 from __future__ import annotations
 
