@@ -237,16 +237,14 @@ def _check_data(data: DataConfig, source: str) -> None:
         raise KgemoError(f"{source}: data.train_share={share!r}; expected a share of the train conversations in (0, 1] "
                          "(e.g. 0.05 for 5%), or null for all of them")
     count = data.train_conversations
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
-        raise KgemoError(f"{source}: data.train_conversations={count!r}; expected a whole number of train "
-                         "conversations (at least 1), or null")
+    check_conversation_count("train_conversations", count, source)
     if count is not None and share is not None:
         raise KgemoError(f"{source}: give data.train_share or data.train_conversations, not both")
     if data.target_labels and not (data.target_datasets and data.target_train):
         raise KgemoError(f"{source}: data.target_labels keeps the labels of the target datasets' train split, so it "
                          "needs data.target_datasets and data.target_train: true")
     check_neutral_share(data.neutral_share, source)
-    check_max_train_conversations(data.max_train_conversations, source)
+    check_conversation_count("max_train_conversations", data.max_train_conversations, source)
     stray = [t for t in data.share_tasks if t not in data.tasks]
     if stray:
         raise KgemoError(f"{source}: data.share_tasks {stray} are not in data.tasks {data.tasks}")
@@ -272,11 +270,20 @@ def check_neutral_share(ns: Any, source: str) -> None:
                          "to keep, in [0, 1], or null for all of them")
 
 
-def check_max_train_conversations(n: Any, source: str) -> None:
-    """``data.max_train_conversations`` (graph training and fine-tuning): a whole number ≥ 1, or null."""
+def check_conversation_count(key: str, n: Any, source: str) -> None:
+    """``data.<key>`` (``train_conversations``, ``max_train_conversations``; graph training and fine-tuning): a whole
+    number of train conversations ≥ 1, or null."""
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise KgemoError(f"{source}: data.max_train_conversations={n!r}; expected a whole number of train "
-                         "conversations (at least 1), or null for all of them")
+        raise KgemoError(f"{source}: data.{key}={n!r}; expected a whole number of train conversations (at least 1), "
+                         "or null")
+
+
+def conversations_read(data: Any, split: str) -> int | None:
+    """How many of a split's conversations are read (the first N; None = all): ``data.max_conversations``, and for
+    the train split also ``data.max_train_conversations`` (graph training and fine-tuning alike)."""
+    caps = [data.max_conversations, data.max_train_conversations if split == "train" else None]
+    caps = [n for n in caps if n is not None]
+    return min(caps) if caps else None
 
 
 def check_class_weights(train: Any, source: str) -> None:

@@ -21,7 +21,7 @@ from ..data.conversation import Conversation
 from ..data.labels import LABEL_SPACES, LabelSpace
 from ..errors import KgemoError
 from ..pipeline import InputPipeline
-from .config import DataConfig, ExperimentConfig
+from .config import DataConfig, ExperimentConfig, conversations_read
 
 __all__ = ["PreparedData", "prepare_data", "task_setup", "build_pipeline", "split_parts", "without_labels",
            "share_indices", "label_share", "neutral_keep", "neutral_share"]
@@ -110,9 +110,7 @@ def _split_data(data: DataConfig, pipeline: InputPipeline, dataset: str, split: 
 
     root = data.root
     convs = load_dataset(dataset, split, root=root, strict=data.strict)
-    n = data.max_conversations
-    if split == "train" and data.max_train_conversations is not None:
-        n = min(n, data.max_train_conversations) if n is not None else data.max_train_conversations
+    n = conversations_read(data, split)
     if n is not None:
         convs = convs[:n]
     if labels_removed:  # before anything is built from them: no target label exists past this line

@@ -50,6 +50,7 @@ from ..errors import KgemoError
 from ..metrics import class_weights, score
 from ..storage import atomic_write, sha256_json, write_json
 from .checkpoints import BestCheckpoint, checkpoint_to_resume, finished_run, fit_resumable
+from .config import conversations_read
 from .finetune_config import (EncoderConfig, FinetuneConfig, FinetuneDataConfig, FinetuneTrainConfig, LoraSettings,
                               load_finetune_config)
 from .finetune_module import FinetuneModule, build_net
@@ -100,9 +101,7 @@ def _load_splits(config: FinetuneConfig) -> tuple[dict[str, dict[str, list[Conve
         sources[name] = {}
         for split in SPLITS:
             got = load_dataset(name, split, root=d.root, strict=d.strict)
-            n = d.max_conversations
-            if split == "train" and d.max_train_conversations is not None:
-                n = d.max_train_conversations if n is None else min(n, d.max_train_conversations)
+            n = conversations_read(d, split)
             convs[split][name] = got if n is None else got[:n]
             for p in dataset_files(name, split, root=d.root):
                 sources[name][Path(p).name] = file_sha256(p)

@@ -25,7 +25,7 @@ from ..data import get_dataset
 from ..encoders.encoder_inputs import ContextFormat
 from ..errors import KgemoError
 from ..settings import Settings
-from .config import check_class_weights, check_max_train_conversations, check_neutral_share
+from .config import check_class_weights, check_conversation_count, check_neutral_share
 from .config_file import load_config_file, refuse_unknown_keys
 from .monitor import check_monitor
 
@@ -197,7 +197,7 @@ def _check(c: FinetuneConfig, source: str) -> None:
     if len(set(c.data.names)) != len(c.data.names):
         raise KgemoError(f"{source}: data.datasets names a dataset twice: {c.data.names}")
     check_neutral_share(c.data.neutral_share, source)
-    check_max_train_conversations(c.data.max_train_conversations, source)
+    check_conversation_count("max_train_conversations", c.data.max_train_conversations, source)
     try:
         c.data.task_setup()
     except KgemoError as exc:

@@ -54,13 +54,14 @@ class ProgressLog(L.Callback):
         step, total = trainer.global_step, trainer.estimated_stepping_batches
         done = step - self._start_step
         rate = done / max(now - self._start, 1e-9)  # steps per second
-        parts = [f"step {step}/{total} ({100 * step / total:.0f}%)" if total and math.isfinite(total)
-                 else f"step {step}", f"epoch {trainer.current_epoch + 1}", f"{60 * rate:.1f} steps/min"]
+        known = bool(total) and math.isfinite(total)  # an iterable loader without a length: inf
+        parts = [f"step {step}/{total} ({100 * step / total:.0f}%)" if known else f"step {step}",
+                 f"epoch {trainer.current_epoch + 1}", f"{60 * rate:.1f} steps/min"]
         metrics = trainer.callback_metrics
         loss = metrics.get("train_loss_step", metrics.get("train_loss"))
         if loss is not None:
             parts.append(f"loss {float(loss):.3f}")
-        if total and math.isfinite(total) and rate > 0:
+        if known and rate > 0:
             parts.append(f"about {format_duration((total - step) / rate)} left")
         log.info(" · ".join(parts))
 
