@@ -123,10 +123,11 @@ class Annotator:
             :math:`w_c`, no extra pass).
         occlusion_max_utterances: longer conversations get the attention ranking (with a warning naming them):
             each occluded copy is the whole conversation, so occlusion costs grow with the square of its length.
-        calibration: temperatures that turn the model's probabilities into calibrated ones
+        calibration: temperatures (and class offsets) that turn the model's probabilities into calibrated ones
             (:class:`~kgemo.annotate.calibration.Calibration`, or ``{task: T}``); every probability shown — the
             results' ``probabilities``, hence table, JSON, HTML and RDF, and the occlusion effects — is
-            :math:`\mathrm{softmax}(\mathbf z / T)`; labels stay the argmax. ``None``: as the model gives them.
+            :math:`\mathrm{softmax}((\mathbf z + \mathbf b) / T)` and the label its argmax (a temperature alone
+            never changes a label). ``None``: as the model gives them.
             :meth:`from_pretrained` loads the folder's ``calibration.json`` (``kgemo calibrate``).
 
     Example:
@@ -228,6 +229,8 @@ class Annotator:
                 out["min_event_similarity"] = self.min_event_similarity
         if self.calibration is not None:
             out["calibration"] = {"temperatures": dict(self.calibration.temperatures), "split": self.calibration.split}
+            if self.calibration.biases:
+                out["calibration"]["biases"] = {t: list(b) for t, b in self.calibration.biases.items()}
         return out
 
     # -- the verbs --------------------------------------------------------------------------------------------
@@ -389,9 +392,12 @@ class Annotator:
         n = next(iter(probs.values())).shape[0]
         labels: list[dict[str, str]] = [{} for _ in range(n)]
         out: list[dict[str, dict[str, float]]] = [{} for _ in range(n)]
+        # The label is the model's argmax, whatever the temperature; with class offsets, that of the offset logits
+        # (the shown probabilities' argmax either way).
+        by = shown if self.calibration is not None and self.calibration.changes_labels else probs
         for task, p in probs.items():
             names = list(self.model.label_spaces[task].labels)
-            best = p.numpy().argmax(1)                          # the model's label, whatever the temperature
+            best = by[task].numpy().argmax(1)
             rounded = np.round(shown[task].numpy().astype(np.float64), _DIGITS).tolist()
             for i in range(n):
                 labels[i][task] = names[best[i]]
@@ -418,7 +424,8 @@ class Annotator:
                 groups = {i: np.unique(src[ok & (utt == i)]) for i in range(n) if mine[i]}
                 effects = occlusion_effects(self.model, g, self.transform, task, probs[task][start:start + n],
                                             groups, utt, src, ok, device=self.device,
-                                            temperature=self._temperature(task))
+                                            temperature=self._temperature(task),
+                                            bias=None if self.calibration is None else self.calibration.bias(task))
                 names = self.kb.concepts
                 kid = g["concept"].kid.numpy()
                 for i, nodes in groups.items():

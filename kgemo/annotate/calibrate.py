@@ -8,8 +8,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import KgemoError
-from ..metrics.calibration import (ECE_BINS, expected_calibration_error, fit_temperature, negative_log_likelihood,
-                                   softmax)
+from ..metrics.calibration import (ECE_BINS, expected_calibration_error, fit_class_bias, fit_temperature,
+                                   negative_log_likelihood, softmax)
 from .annotator import resolve_model_path
 from .calibration import Calibration
 
@@ -32,21 +32,35 @@ def model_logits(model, graphs, transform=None, batch_size: int = 32) -> dict[st
     return {t: (np.concatenate(z), np.concatenate(y)) for t, (z, y) in out.items()}
 
 
-def _scores(z: np.ndarray, y: np.ndarray, t: float, bins: int) -> dict[str, Any]:
+def _scores(z: np.ndarray, y: np.ndarray, t: float, bins: int, bias: np.ndarray | None = None,
+            metric: tuple[str, Any] | None = None) -> dict[str, Any]:
+    """ECE, NLL and accuracy before (the model's logits) and after (``(z + bias) / t``); with ``metric`` (its name
+    and label space), the dataset's metric before and after too (offsets change labels)."""
     keep = y >= 0
-    before, after = softmax(z), softmax(z, t)
-    return {"utterances": int(keep.sum()),
-            "accuracy": round(float((z.argmax(1)[keep] == y[keep]).mean()) if keep.any() else 0.0, _DIGITS),
-            "ece_before": round(expected_calibration_error(before, y, bins), _DIGITS),
-            "ece_after": round(expected_calibration_error(after, y, bins), _DIGITS),
-            "nll_before": round(negative_log_likelihood(z, y), _DIGITS),
-            "nll_after": round(negative_log_likelihood(z, y, t), _DIGITS)}
+    za = z if bias is None else z + bias
+    before, after = softmax(z), softmax(za, t)
+    out = {"utterances": int(keep.sum()),
+           "accuracy": round(float((z.argmax(1)[keep] == y[keep]).mean()) if keep.any() else 0.0, _DIGITS),
+           "ece_before": round(expected_calibration_error(before, y, bins), _DIGITS),
+           "ece_after": round(expected_calibration_error(after, y, bins), _DIGITS),
+           "nll_before": round(negative_log_likelihood(z, y), _DIGITS),
+           "nll_after": round(negative_log_likelihood(za, y, t), _DIGITS)}
+    if bias is not None:
+        out["accuracy_after"] = round(float((za.argmax(1)[keep] == y[keep]).mean()) if keep.any() else 0.0, _DIGITS)
+    if metric is not None and keep.any():
+        from ..metrics import score
+
+        name, space = metric
+        out["metric"] = name
+        out["metric_before"] = round(score(name, y[keep], z.argmax(1)[keep], space), 4)
+        out["metric_after"] = round(score(name, y[keep], za.argmax(1)[keep], space), 4)
+    return out
 
 
 def fit_calibration(model_dir: str | Path, split: str = "dev", datasets: Sequence[str] | None = None,
                     root: str | None = None, report_splits: Sequence[str] = ("dev", "test"), bins: int = ECE_BINS,
                     weighting: str = "dataset", write: bool = True, command: str | None = None,
-                    encoder: Any = None) -> Calibration:
+                    encoder: Any = None, class_bias: bool = False) -> Calibration:
     """Fit one temperature per task of a saved model on ``split`` and (``write``) save it in the folder.
 
     Args:
@@ -63,9 +77,13 @@ def fit_calibration(model_dir: str | Path, split: str = "dev", datasets: Sequenc
         write: save ``calibration.json`` and the model card's calibration section.
         command: recorded as the command that rebuilds it (default: ``kgemo calibrate ...``).
         encoder: an encoder to use instead of the one the spec names (tests).
+        class_bias: first choose one offset per class that maximises the mean of each dataset's own metric on
+            ``split`` (:func:`~kgemo.metrics.calibration.fit_class_bias`; it changes labels), then fit :math:`T` on
+            the offset logits.
     """
     from ..checksums import sha256_file
     from ..data.registry import get_dataset
+    from ..metrics import score
     from ..pipeline import load_model_and_pipeline
     from ..storage import atomic_write
     from ..training.config import DataConfig
@@ -92,15 +110,26 @@ def fit_calibration(model_dir: str | Path, split: str = "dev", datasets: Sequenc
 
     splits = list(dict.fromkeys([split, *report_splits]))
     outputs = {sp: {ds: run(ds, sp) for ds in datasets} for sp in splits}
-    temperatures = {}
+    spaces = model.label_spaces
+    metric = {(ds, task): (get_dataset(ds).metric(task), spaces[task]) for ds in datasets for task in model.tasks}
+    temperatures, biases = {}, {}
     for task in model.tasks:
         parts = [outputs[split][ds][task] for ds in datasets]
+        if class_bias:
+            # Each dataset counts once, scored by its own metric (MELD weighted F1, DailyDialog micro F1 w/o neutral).
+            scorers = [lambda y, p, m=metric[ds, task]: score(m[0], y, p, m[1]) for ds in datasets]
+            bias = fit_class_bias([p[0] for p in parts], [p[1] for p in parts], scorers)
+            biases[task] = [round(float(b), 4) for b in bias]   # the values stored are the ones applied
         z, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        if task in biases:
+            z = z + np.asarray(biases[task])
         weight = None
         if weighting == "dataset":  # 1 / (labelled utterances of its dataset): each dataset's mean NLL counts once
             weight = np.concatenate([np.full(len(p[1]), 1.0 / max(1, int((p[1] >= 0).sum()))) for p in parts])
         temperatures[task] = round(fit_temperature(z, y, weight=weight), 4)  # the value stored is the one applied
-    scores = {sp: {ds: {task: _scores(*outputs[sp][ds][task], temperatures[task], bins) for task in model.tasks}
+    scores = {sp: {ds: {task: _scores(*outputs[sp][ds][task], temperatures[task], bins,
+                                      np.asarray(biases[task]) if task in biases else None, metric[ds, task])
+                        for task in model.tasks}
                    for ds in datasets} for sp in splits}
     name = "default" if str(model_dir) == "default" else str(model_dir)
     if command is None:
@@ -109,8 +138,10 @@ def fit_calibration(model_dir: str | Path, split: str = "dev", datasets: Sequenc
             command += " --dataset " + " ".join(datasets)
         if weighting != "dataset":
             command += f" --weighting {weighting}"
+        if class_bias:
+            command += " --class-bias"
     cal = Calibration(temperatures, split, datasets, sha256_file(path / "model.safetensors"), bins, scores, command,
-                      weighting)
+                      weighting, biases)
     if write:
         cal.save(path)
         card = path / "README.md"
@@ -124,25 +155,42 @@ def fit_calibration(model_dir: str | Path, split: str = "dev", datasets: Sequenc
 # -- the model card -----------------------------------------------------------------------------------------------
 def card_section(cal: Calibration) -> str:
     """The model card's calibration section (markdown, between markers so that a refit replaces it)."""
-    lines = [_CARD_START, "## Calibration", "",
-             (f"Probabilities are temperature-scaled (Guo et al., 2017): softmax(logits / T), one T per task, fitted "
-              f"on the {cal.split} split of {' + '.join(cal.datasets)} by minimum negative log-likelihood"
-              + (" (each dataset's mean NLL weighted equally)" if cal.weighting == "dataset" and len(cal.datasets) > 1
-                 else "")
-              + "; the argmax label never changes. `calibration.json` holds T and these numbers; the annotator "
-              "applies it to every probability it shows."), ""]
+    fitted_on = (f"on the {cal.split} split of {' + '.join(cal.datasets)}")
+    nll_fit = ("by minimum negative log-likelihood"
+               + (" (each dataset's mean NLL weighted equally)" if cal.weighting == "dataset" and len(cal.datasets) > 1
+                  else ""))
+    if cal.biases:
+        intro = (f"Probabilities are softmax((logits + b) / T): one offset b per class, chosen {fitted_on} to "
+                 "maximise the mean of each dataset's own metric (logit adjustment, Menon et al., 2021; it changes "
+                 f"labels: the label is the argmax), then one T per task (temperature scaling, Guo et al., 2017) "
+                 f"{nll_fit}. `calibration.json` holds b, T and these numbers; the annotator applies them to every "
+                 "label and probability it shows.")
+    else:
+        intro = (f"Probabilities are temperature-scaled (Guo et al., 2017): softmax(logits / T), one T per task, "
+                 f"fitted {fitted_on} {nll_fit}; the argmax label never changes. `calibration.json` holds T and "
+                 "these numbers; the annotator applies it to every probability it shows.")
+    lines = [_CARD_START, "## Calibration", "", intro, ""]
     for task, t in cal.temperatures.items():
         n = sum(cal.scores.get(cal.split, {}).get(ds, {}).get(task, {}).get("utterances", 0) for ds in cal.datasets)
-        lines.append(f"- {task}: T = {t:.4g} (fitted on {n:,} {cal.split} utterances).")
-    lines += ["", f"Expected calibration error ({cal.bins} equal-width bins of the top probability) and NLL, each "
-              "dataset's split alone:", "",
-              "| split | dataset | task | utterances | ECE before | ECE after | NLL before | NLL after |",
-              "|---|---|---|---:|---:|---:|---:|---:|"]
+        offsets = cal.bias(task)
+        lines.append(f"- {task}: T = {t:.4g}" + (f", b = [{', '.join(f'{x:+.2f}' for x in offsets)}]" if offsets
+                                                   else "") + f" (fitted on {n:,} {cal.split} utterances).")
+    with_metric = any("metric_after" in s for per_ds in cal.scores.values() for per_task in per_ds.values()
+                      for s in per_task.values())
+    lines += ["", f"Expected calibration error ({cal.bins} equal-width bins of the top probability), NLL"
+              + (" and each dataset's metric" if with_metric else "") + ", each dataset's split alone:", "",
+              "| split | dataset | task | utterances | ECE before | ECE after | NLL before | NLL after |"
+              + (" metric | before | after |" if with_metric else ""),
+              "|---|---|---|---:|---:|---:|---:|---:|" + ("---|---:|---:|" if with_metric else "")]
     for sp, per_ds in cal.scores.items():
         for ds, per_task in per_ds.items():
             for task, s in per_task.items():
-                lines.append(f"| {sp} | {ds} | {task} | {s['utterances']:,} | {s['ece_before']:.3f} | "
-                             f"{s['ece_after']:.3f} | {s['nll_before']:.3f} | {s['nll_after']:.3f} |")
+                row = (f"| {sp} | {ds} | {task} | {s['utterances']:,} | {s['ece_before']:.3f} | "
+                       f"{s['ece_after']:.3f} | {s['nll_before']:.3f} | {s['nll_after']:.3f} |")
+                if with_metric:
+                    row += (f" {s['metric']} | {s['metric_before']:.2f} | {s['metric_after']:.2f} |"
+                            if "metric_after" in s else " | | |")
+                lines.append(row)
     lines += ["", f"Command: `{cal.command}`.", _CARD_END]
     return "\n".join(lines) + "\n"
 

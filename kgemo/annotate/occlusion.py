@@ -62,7 +62,7 @@ def keep_edges(store: Any, keep: torch.Tensor) -> None:
 def occlusion_effects(model: Any, g: HeteroData, transform: Any, task: str, p_full: torch.Tensor,
                       groups: dict[int, np.ndarray], edge_utt: np.ndarray, edge_src: np.ndarray,
                       edge_ok: np.ndarray, batch_size: int = 256, device: Any = "cpu",
-                      temperature: float = 1.0) -> dict[int, np.ndarray]:
+                      temperature: float = 1.0, bias: Any = None) -> dict[int, np.ndarray]:
     """:math:`\\Delta_{c,i}` for every concept node ``c`` in ``groups[i]`` (utterance ``i`` → its concept nodes).
 
     Args:
@@ -76,9 +76,9 @@ def occlusion_effects(model: Any, g: HeteroData, transform: Any, task: str, p_fu
         edge_ok: per concept edge, whether it may be removed (the word's own concept stays).
         batch_size: perturbed copies per forward pass.
         device: where the model runs.
-        temperature: the task's calibration temperature: the perturbed copies' probabilities are
-            :math:`\\mathrm{softmax}(\\mathbf z / T)` like ``p_full``'s, so an effect is a drop of the probability
-            shown.
+        temperature, bias: the task's calibration temperature and class offsets: the perturbed copies'
+            probabilities are :math:`\\mathrm{softmax}((\\mathbf z + \\mathbf b) / T)` like ``p_full``'s, so an
+            effect is a drop of the probability shown.
     """
     jobs = [(i, c) for i, nodes in groups.items() for c in nodes]
     effects: dict[int, list[float]] = {i: [] for i in groups}
@@ -100,8 +100,13 @@ def occlusion_effects(model: Any, g: HeteroData, transform: Any, task: str, p_fu
             batch = (transform(batch) if transform is not None else batch).to(device)
             logits = model(batch)[task].float()
             logits = logits[(torch.arange(len(chunk)) * n + rows).to(logits.device)]
-        probs = (torch.softmax(logits, -1) if temperature == 1.0 else
-                 torch.softmax(logits.double() / float(temperature), -1)).cpu()
+        if temperature == 1.0 and bias is None:
+            probs = torch.softmax(logits, -1).cpu()
+        else:
+            z = logits.double().cpu()
+            if bias is not None:
+                z = z + torch.as_tensor(bias, dtype=torch.float64)
+            probs = torch.softmax(z / float(temperature), -1)
         for m, (i, _) in enumerate(chunk):
             y = int(p_full[i].argmax())
             effects[i].append(float(p_full[i, y] - probs[m, y]))

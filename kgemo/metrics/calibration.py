@@ -1,4 +1,4 @@
-r"""Calibration of predicted probabilities: expected calibration error and temperature scaling.
+r"""Calibration of predicted probabilities: expected calibration error, temperature scaling, class biases.
 
 A classifier is calibrated when, among the utterances it labels with confidence :math:`p`, a share :math:`p` is
 right. The **expected calibration error** (Guo et al., ICML 2017, "On Calibration of Modern Neural Networks")
@@ -13,6 +13,13 @@ measures the gap with the maximum probability as the confidence, in :math:`M` eq
 held-out labels. :math:`T > 1` softens an over-confident model, :math:`T < 1` sharpens an under-confident one; the
 argmax, hence every label and every F1 score, never changes. The NLL is convex in :math:`1/T`, so a 1-D search
 over :math:`\log T` finds its one minimum.
+
+**Class biases** (logit adjustment; Menon et al., ICLR 2021, "Long-tail learning via logit adjustment") add one
+offset per class, :math:`\hat p = \mathrm{softmax}((\mathbf z + \mathbf b) / T)`, and so do change labels: a model
+trained with class weights predicts the frequent class (neutral) less often than it occurs, and a model trained on
+several datasets at once meets each with one prior. :func:`fit_class_bias` chooses :math:`\mathbf b` on held-out
+data to maximise the mean of each dataset's own score (coordinate ascent on a grid); :math:`T` is then fitted on
+:math:`\mathbf z + \mathbf b`.
 
 Unlike the other metrics of this package these take probabilities or logits, not labels, and return fractions in
 [0, 1] (ECE) or nats (NLL), not percentages. Positions with ``labels == -1`` are ignored.
@@ -30,11 +37,12 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["expected_calibration_error", "negative_log_likelihood", "fit_temperature", "softmax", "ECE_BINS",
-           "T_RANGE"]
+__all__ = ["expected_calibration_error", "negative_log_likelihood", "fit_temperature", "fit_class_bias", "softmax",
+           "ECE_BINS", "T_RANGE"]
 
 #: Bins of the expected calibration error (Guo et al. use 15).
 ECE_BINS = 15
@@ -114,3 +122,45 @@ def fit_temperature(logits, labels, tol: float = 1e-6, weight=None) -> float:
             b = lo + ratio * (hi - lo)
             fb = nll(b)
     return float(math.exp((lo + hi) / 2))
+
+
+def fit_class_bias(logits: Sequence, labels: Sequence, scorers: Sequence[Callable[[np.ndarray, np.ndarray], float]],
+                   step: float = 0.1, limit: float = 1.5, rounds: int = 3) -> np.ndarray:
+    r"""Per-class offsets :math:`\mathbf b` maximising the mean over parts of ``scorer_k(y_k, argmax(z_k + b))``.
+
+    Args:
+        logits: one ``[n_k, classes]`` array per part (e.g. per dataset; each counts once whatever its size).
+        labels: one ``[n_k]`` array of class ids per part (-1 ignored).
+        scorers: one ``(y_true, y_pred) -> score`` per part, higher is better (the dataset's own metric).
+        step, limit: the grid each offset is searched on, ``-limit .. limit`` in ``step``.
+        rounds: passes of coordinate ascent over the classes.
+
+    Deterministic: classes in order, and an offset moves only for a strictly better mean score, the nearest to 0
+    first among equals. Returned centred (mean 0; a common shift changes nothing).
+    """
+    parts = [_labelled(z, y) for z, y in zip(logits, labels)]
+    if len(parts) != len(scorers) or not parts:
+        raise ValueError(f"expected one scorer per part, got {len(parts)} parts and {len(scorers)} scorers")
+    n_classes = parts[0][0].shape[1]
+    grid = np.round(np.arange(-limit, limit + step / 2, step), 10)
+    grid = grid[np.argsort(np.abs(grid), kind="stable")]
+
+    def mean_score(b: np.ndarray) -> float:
+        return float(np.mean([f(y, (z + b).argmax(1)) for (z, y, _), f in zip(parts, scorers)]))
+
+    bias = np.zeros(n_classes)
+    best = mean_score(bias)
+    for _ in range(rounds):
+        moved = False
+        for c in range(n_classes):
+            for x in grid:
+                if x == bias[c]:
+                    continue
+                trial = bias.copy()
+                trial[c] = x
+                s = mean_score(trial)
+                if s > best + 1e-12:
+                    best, bias, moved = s, trial, True
+        if not moved:
+            break
+    return bias - bias.mean()

@@ -1,5 +1,6 @@
 """Calibrated probabilities: calibration.json in the model folder, fitted by fit_calibration / `kgemo calibrate`,
-applied by the annotator to every probability it shows (labels never change)."""
+applied by the annotator to every probability it shows (a temperature never changes a label; class offsets do, and
+the label is then the shown probabilities' argmax)."""
 from __future__ import annotations
 
 import json
@@ -94,6 +95,62 @@ def test_occlusion_effects_are_drops_of_the_calibrated_probability(ket_model_dir
         assert e == pytest.approx(float(p_full[i, y] - q[i, y]), abs=1e-6)
 
 
+def test_class_offsets_change_labels_to_the_argmax_of_what_is_shown(ket_model_dir, tiny_encoder, tiny_atomic):
+    from kgemo.annotate.occlusion import concept_edges, drop_edges, occlusion_effects
+
+    z = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, 1.0]])
+    b = [0.0, -4.0, 1.0]
+    assert torch.allclose(calibrate_probabilities(torch.softmax(z, -1), 2.0, b),
+                          torch.softmax((z.double() + torch.tensor(b, dtype=torch.float64)) / 2.0, -1), atol=1e-7)
+    names = list(label_space("meld", "emotion").labels)
+    plain = _annotator(ket_model_dir, tiny_encoder, tiny_atomic, calibration=None).annotate(CONVERSATION)
+    offsets = [0.0] * len(names)
+    offsets[names.index("fear")] = 30.0                                   # large enough to win everywhere
+    cal = Calibration({"emotion": 1.5}, "given", biases={"emotion": offsets})
+    assert cal.changes_labels and Calibration.from_dict(cal.to_dict()).biases == {"emotion": offsets}
+    ann = _annotator(ket_model_dir, tiny_encoder, tiny_atomic, calibration=cal)
+    res = ann.annotate(CONVERSATION)
+    assert res.labels() == ["fear"] * len(CONVERSATION) != plain.labels()
+    for u, v in zip(res, plain):
+        logp = np.log(np.array(list(v.probabilities["emotion"].values()))) + np.array(offsets)
+        q = np.exp(logp / 1.5 - (logp / 1.5).max())
+        assert list(u.probabilities["emotion"].values()) == pytest.approx(list(q / q.sum()), abs=2e-5)
+        assert max(u.probabilities["emotion"], key=u.probabilities["emotion"].get) == u.emotion
+    assert res.to_dict()["model"]["calibration"]["biases"] == {"emotion": offsets}
+    # Occlusion effects are drops of the shown (offset, scaled) probability of the shown label.
+    conv = as_conversation(CONVERSATION)
+    g = ann.pipeline.graphs([conv], {}, features=ann._encode([conv])[0], progress=False)[0]
+    src, _, utt, ok = concept_edges(g)
+    i = int(np.bincount(utt[ok], minlength=len(CONVERSATION)).argmax())
+    nodes = np.unique(src[ok & (utt == i)])
+    shift = torch.tensor(offsets, dtype=torch.float64)
+    full = drop_edges(g, [np.zeros(len(src), bool)])
+    with torch.no_grad():
+        p_full = torch.softmax((ann.model(ann.transform(full) if ann.transform else full)["emotion"].double()
+                                + shift) / 1.5, -1)
+    effects = occlusion_effects(ann.model, g, ann.transform, "emotion", p_full, {i: nodes}, utt, src, ok,
+                                temperature=1.5, bias=offsets)[i]
+    y = names.index("fear")
+    for c, e in zip(nodes, effects):
+        d = drop_edges(g, [ok & (utt == i) & (src == c)])
+        with torch.no_grad():
+            q = torch.softmax((ann.model(ann.transform(d) if ann.transform else d)["emotion"].double() + shift)
+                              / 1.5, -1)
+        assert e == pytest.approx(float(p_full[i, y] - q[i, y]), abs=1e-6)
+    with pytest.raises(KgemoError, match="finite"):
+        Calibration({"emotion": 1.0}, biases={"emotion": [float("nan")] * len(names)})
+    with pytest.raises(KgemoError, match="3 class offsets.*refit"):
+        Calibration({"emotion": 1.0}, biases={"emotion": [0.0, 1.0, 2.0]}).apply("emotion", torch.full((1, 7), 1 / 7))
+
+
+def test_a_temperature_only_file_of_the_first_format_still_loads(ket_model_dir):
+    old = {"format": "kgemo-calibration/1", "temperatures": {"emotion": 1.3}, "split": "dev", "datasets": ["meld"]}
+    cal = Calibration.from_dict(old)
+    assert cal.temperatures == {"emotion": 1.3} and cal.biases == {} and not cal.changes_labels
+    with pytest.raises(KgemoError, match="unknown format"):
+        Calibration.from_dict({**old, "format": "kgemo-calibration/9"})
+
+
 def test_from_pretrained_loads_the_folders_calibration(ket_model_dir, tiny_encoder, tiny_atomic):
     Calibration({"emotion": 2.0}, "dev", ["meld"], sha256_file(ket_model_dir / "model.safetensors")).save(
         ket_model_dir)
@@ -110,6 +167,16 @@ def test_from_pretrained_loads_the_folders_calibration(ket_model_dir, tiny_encod
 @pytest.fixture
 def overconfident_dir(tmp_path, tiny_encoder):
     """A tiny no-knowledge model whose emotion head is scaled ×30: random predictions, said with near certainty."""
+    return _scaled_model(tmp_path / "hot", tiny_encoder, 30.0)
+
+
+@pytest.fixture
+def hesitant_dir(tmp_path, tiny_encoder):
+    """The same model with its head scaled ×0.1: logits so close that class offsets decide the labels."""
+    return _scaled_model(tmp_path / "cold", tiny_encoder, 0.1)
+
+
+def _scaled_model(path, tiny_encoder, scale):
     from kgemo.graphs import get_builder
     from kgemo.models import NoKnowledge, NoKnowledgeConfig
     from kgemo.pipeline import InputPipeline
@@ -119,9 +186,9 @@ def overconfident_dir(tmp_path, tiny_encoder):
     model = NoKnowledge(NoKnowledgeConfig(input_dim=tiny_encoder.dim, hidden=16, heads=2, context_layers=1),
                         {"emotion": label_space("meld", "emotion")}).eval()
     with torch.no_grad():
-        model.heads["emotion"].weight.mul_(30.0)
-        model.heads["emotion"].bias.mul_(30.0)
-    folder = save_tiny(model, pipe, tmp_path / "hot", ["emotion"])
+        model.heads["emotion"].weight.mul_(scale)
+        model.heads["emotion"].bias.mul_(scale)
+    folder = save_tiny(model, pipe, path, ["emotion"])
     (folder / "README.md").write_text("# a tiny model\n\nIts card.\n", encoding="utf-8")
     return folder
 
@@ -176,3 +243,26 @@ def test_calibrate_cli_is_thin_over_fit_calibration(overconfident_dir, tiny_enco
     out = json.loads(capsys.readouterr().out)
     assert out["temperatures"]["emotion"] > 3.0 and out["command"].startswith(f"kgemo calibrate {overconfident_dir}")
     assert json.loads((overconfident_dir / CALIBRATION_FILE).read_text()) == out
+
+
+def test_fit_calibration_with_class_bias_raises_the_fit_splits_metric_and_records_it(hesitant_dir, tiny_encoder,
+                                                                                     tmp_path, monkeypatch, capsys):
+    import kgemo.annotate.calibrate as calibrate
+    from kgemo.cli import main
+
+    data = _chats(tmp_path, n=36)
+    cal = fit_calibration(hesitant_dir, "dev", [data], encoder=tiny_encoder, class_bias=True)
+    b = cal.biases["emotion"]
+    assert len(b) == 7 and any(x != 0 for x in b) and abs(sum(b)) < 1e-3
+    dev = cal.scores["dev"][data]["emotion"]
+    assert dev["metric"] == "weighted_f1" and dev["metric_after"] > dev["metric_before"]   # coordinate ascent
+    assert "accuracy_after" in dev and cal.command.endswith("--class-bias")
+    saved = json.loads((hesitant_dir / CALIBRATION_FILE).read_text())
+    assert saved["format"] == "kgemo-calibration/2" and saved["biases"] == {"emotion": b}
+    card = (hesitant_dir / "README.md").read_text()
+    assert "softmax((logits + b) / T)" in card and "b = [" in card and "| weighted_f1 |" in card
+    # The CLI passes the flag through.
+    original = calibrate.fit_calibration
+    monkeypatch.setattr(calibrate, "fit_calibration", lambda *a, **k: original(*a, **k, encoder=tiny_encoder))
+    assert main(["calibrate", str(hesitant_dir), "--dataset", data, "--class-bias", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["biases"] == {"emotion": b}

@@ -75,3 +75,36 @@ def test_weights_let_each_dataset_count_once():
     assert fit_temperature(z, y, weight=np.r_[np.zeros(4000), np.ones(400)]) == pytest.approx(
         fit_temperature(small, y_small), rel=1e-4)
     assert fit_temperature(z, -np.ones(len(y))) == 1.0       # nothing labelled
+
+
+def _shifted_parts(seed=0):
+    """Two 'datasets' whose logits under-call class 0 (a model trained with class weights): class 0 is 60% / 85% of
+    the labels, but its logit is lowered by 1.0 in both."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for share, n in ((0.6, 400), (0.85, 1200)):
+        y = np.where(rng.random(n) < share, 0, rng.integers(1, 4, n))
+        z = rng.normal(0, 1, (n, 4))
+        z[np.arange(n), y] += 1.5
+        z[:, 0] -= 1.0
+        parts.append((z, y))
+    return parts
+
+
+def test_fit_class_bias_restores_the_under_called_class_and_never_lowers_the_mean_score():
+    from kgemo.metrics.calibration import fit_class_bias
+
+    parts = _shifted_parts()
+    acc = lambda y, p: float((y == p).mean()) * 100  # noqa: E731
+    b = fit_class_bias([z for z, _ in parts], [y for _, y in parts], [acc, acc])
+    assert b.shape == (4,) and abs(b.mean()) < 1e-12                 # centred
+    assert b[0] - b[1:].mean() > 0.5                                  # the under-called class is raised
+    before = np.mean([acc(y, z.argmax(1)) for z, y in parts])
+    after = np.mean([acc(y, (z + b).argmax(1)) for z, y in parts])
+    assert after > before + 2.0
+    # Deterministic, and already-right logits are left alone (an offset moves only for a strictly better score).
+    assert np.array_equal(b, fit_class_bias([z for z, _ in parts], [y for _, y in parts], [acc, acc]))
+    exact = [(np.eye(4)[y] * 5.0, y) for _, y in parts]
+    assert np.array_equal(fit_class_bias([z for z, _ in exact], [y for _, y in exact], [acc, acc]), np.zeros(4))
+    with pytest.raises(ValueError, match="one scorer per part"):
+        fit_class_bias([parts[0][0]], [parts[0][1]], [acc, acc])
