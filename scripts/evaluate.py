@@ -501,8 +501,9 @@ def default_section(docs: Path) -> list[str]:
     if api.exists():
         a = json.loads(api.read_text())
         for ds, d in a["datasets"].items():
-            lines.append(f"| {ds} test, through `annotate_many` | {d['metric']} / macro_f1 / ECE of the probabilities "
-                         f"shown | {d['score']:.2f} / {d['macro_f1']:.2f} / {d['ece']:.3f} |")
+            lines.append(f"| {ds} test, through `annotate_many` (with the folder's calibration.json) | {d['metric']} / "
+                         f"macro_f1 / ECE of the labels and probabilities shown | {d['score']:.2f} / "
+                         f"{d['macro_f1']:.2f} / {d['ece']:.3f} |")
     encoder = (f"the packaged MiniLM with the LoRA adapter `{r['adapter']}` (fine-tuned on MELD, shipped in the "
                "model folder)" if r.get("adapter") else "the packaged MiniLM, frozen")
     return lines + ["", f"A smaller KET (hidden 128) than the runs above over {encoder}, trained on both datasets at "

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from kgemo.annotate import DEFAULT_MODEL_DIR, Annotator
 
@@ -57,6 +58,11 @@ def test_shipped_calibration_is_for_the_shipped_weights_and_documented():
         s = cal.scores["test"][ds]["emotion"]
         assert f"| test | {ds} | emotion | {s['utterances']:,} | {s['ece_before']:.3f} | {s['ece_after']:.3f} |" in card
         assert f"| {name} | {s['utterances']:,} | {s['ece_before']:.3f} | {s['ece_after']:.3f} |" in docs
+        # The class offsets change labels: the metric after them is the one the docs give.
+        assert f"{s['metric_before']:.2f} → {s['metric_after']:.2f} |" in docs
+    offsets = cal.bias("emotion")
+    assert offsets is not None and "--class-bias" in cal.command
+    assert "b = [" + ", ".join(f"{x:+.2f}" for x in offsets) + "]" in card
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +85,14 @@ def test_default_annotates_the_example_offline(default_annotator):
     # KET does not read ATOMIC and no similarity made the nearest event's inferences clearly better than a random
     # event's on dev data (docs/annotate.md): no ATOMIC event is shown.
     assert all(u.events == [] for u in res)
-    # Calibrated probabilities (calibration.json), the model's own labels.
+    # Calibrated probabilities (calibration.json: class offsets, then a temperature), the label their argmax.
     raw = Annotator.from_pretrained("default", device="cpu", calibration=None, evidence="attention").annotate(conv)
-    t = res.model["calibration"]["temperatures"]["emotion"]
-    assert res.labels() == raw.labels() and "calibration" not in raw.model
-    assert all((u.probability() < v.probability()) == (t > 1) for u, v in zip(res, raw))
+    cal = default_annotator.calibration
+    assert "calibration" not in raw.model and res.model["calibration"]["temperatures"] == cal.temperatures
+    for u, v in zip(res, raw):
+        shown = cal.apply("emotion", torch.tensor([list(v.probabilities["emotion"].values())], dtype=torch.float64))
+        assert list(u.probabilities["emotion"].values()) == pytest.approx(shown[0].tolist(), abs=1e-5)
+        assert u.emotion == max(u.probabilities["emotion"], key=u.probabilities["emotion"].get)
     # Same input, same output.
     assert default_annotator.annotate(conv).to_json() == res.to_json()
     # Clear cases come out as expected.
