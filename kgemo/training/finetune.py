@@ -225,7 +225,12 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
         log.warning("%s: no dev evaluation happened; the encoder keeps the weights of the last step", run_dir)
     gpu = uses_cuda(tc.accelerator)
     module.to("cuda" if gpu else "cpu")
-    scores, per_dataset = _final_scores(module, data, parts, names, tokenizer, config, label_spaces, metrics)
+    # The best evaluation was the last one (often: one evaluation, at the end): its dev predictions are those of
+    # the weights just loaded, so dev is not predicted again (8k utterances through MPNet: ~13 min on one thread).
+    last = getattr(module, "last_dev_pairs", None)
+    dev_pairs = last[1] if last and best.found and last[0] == best.best_step else None
+    scores, per_dataset = _final_scores(module, data, parts, names, tokenizer, config, label_spaces, metrics,
+                                        dev_pairs)
 
     transformer_out = module.net.transformer
     hf_model = transformer_out.get_base_model() if hasattr(transformer_out, "get_base_model") else transformer_out
@@ -286,18 +291,22 @@ def finetune(config: FinetuneConfig, conversations: Mapping[str, Sequence[Conver
     return FinetuneRun(results, folder, module)
 
 
-def _final_scores(module: FinetuneModule, data, parts, names, tokenizer, config, label_spaces, metrics):
+def _final_scores(module: FinetuneModule, data, parts, names, tokenizer, config, label_spaces, metrics,
+                  dev_pairs=None):
     """``({split: {task: score}}, per_dataset)`` on dev and test with the best weights. With several datasets each
     one's split is predicted on its own and scored with its own metric (DailyDialog's micro F1 without neutral in
     the shared space, say) — ``per_dataset``: ``{split: {dataset: {task: score}}}`` — and the union is scored from
-    the same predictions; with one dataset ``per_dataset`` is None."""
+    the same predictions; with one dataset ``per_dataset`` is None. ``dev_pairs``: task → (true, predicted) of
+    the best weights on dev, already known (one dataset only: they are not split by dataset)."""
     batch = config.train.eval_batch_size
     scores: dict[str, dict[str, float]] = {}
     per_dataset: dict[str, dict[str, dict[str, float]]] = {}
     for split in ("dev", "test"):
         if split not in data:
             continue
-        if len(names) == 1:
+        if len(names) == 1 and split == "dev" and dev_pairs is not None:
+            pairs = dev_pairs
+        elif len(names) == 1:
             pairs = module.predict_split(eval_loader(data[split], tokenizer, batch))
         else:
             pieces = {}

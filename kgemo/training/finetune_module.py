@@ -91,6 +91,7 @@ class FinetuneModule(L.LightningModule):
         self.strict_loading = False  # checkpoints hold the trainable weights only (see on_save_checkpoint)
         self._preds: dict[str, list[torch.Tensor]] = {}
         self.last_dev: dict[str, float] = {}
+        self.last_dev_pairs: tuple[int, dict] | None = None
         self.train_seconds, self.train_utterances = 0.0, 0
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -131,17 +132,21 @@ class FinetuneModule(L.LightningModule):
 
     def on_validation_epoch_end(self):
         preds, self._preds = self._preds, {}
-        scores = {}
+        scores, pairs = {}, {}
         for task in self.tasks:
             if f"{task}/true" in preds:
                 y_true, y_pred = torch.cat(preds[f"{task}/true"]), torch.cat(preds[f"{task}/pred"])
                 keep = y_true >= 0
-                scores[task] = score(self.metrics[task], y_true[keep].numpy(), y_pred[keep].numpy(),
-                                     self.label_spaces[task])
+                pairs[task] = (y_true[keep].numpy(), y_pred[keep].numpy())
+                scores[task] = score(self.metrics[task], *pairs[task], self.label_spaces[task])
                 self.log(f"dev/{task}/{self.metrics[task]}", scores[task])
         if scores:
             self.log("dev_score", monitor_value(self.train_cfg.monitor, scores, self.tasks), prog_bar=True)
         self.last_dev = scores
+        # What predict_split would give on dev with these weights (a single process saw all of dev): the final
+        # scoring reuses it when this evaluation was the best, instead of predicting dev once more.
+        single = self.trainer.world_size == 1 and not self.trainer.sanity_checking
+        self.last_dev_pairs = (self.global_step, pairs) if single else None
 
     def configure_optimizers(self):
         cfg = self.train_cfg

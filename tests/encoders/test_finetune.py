@@ -530,3 +530,26 @@ def test_max_train_conversations_cuts_train_only(tmp_path):
     assert [c.id for c in convs["train"][str(a)]] == [c.id for c in whole["train"][str(a)][:3]]
     assert config.to_dict()["data"]["max_train_conversations"] == 3
     assert "max_train_conversations" not in tiny_config(tmp_path, "unused", data={"dataset": str(a)}).to_dict()["data"]
+
+
+@pytest.mark.slow
+def test_dev_is_not_predicted_again_when_the_best_evaluation_was_the_last(tmp_path, tiny_bert_dir, monkeypatch):
+    """One evaluation, at the end: the final dev score is that evaluation's, and dev is predicted only for test."""
+    from kgemo.training.finetune import finetune
+    from kgemo.training.finetune_module import FinetuneModule
+
+    calls = []
+    original = FinetuneModule.predict_split
+    monkeypatch.setattr(FinetuneModule, "predict_split", lambda self, loader: calls.append(len(loader.dataset))
+                        or original(self, loader))
+    config = tiny_config(tmp_path, tiny_bert_dir, train={"epochs": 1, "val_check_interval": 1.0})
+    run = finetune(config, DATA, resume=False)
+    n_test = sum(len(c) for c in DATA["test"])
+    assert calls == [n_test]                                           # test only
+    assert run.metrics["dev"]["emotion"] == pytest.approx(run.metrics["best_dev_score"], abs=1e-3)
+    # Evaluated twice and best at the first: the best weights are reloaded and dev is predicted again.
+    calls.clear()
+    config = tiny_config(tmp_path, tiny_bert_dir, name="twice", train={"epochs": 2, "val_check_interval": 1.0,
+                                                                       "lr": 0.0})
+    run = finetune(config, DATA, resume=False)
+    assert run.metrics["best_step"] < run.metrics["steps"] and len(calls) == 2
