@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import KgemoError
+from ..metrics import score
 from ..metrics.calibration import (ECE_BINS, expected_calibration_error, fit_class_bias, fit_temperature,
                                    negative_log_likelihood, softmax)
 from .annotator import resolve_model_path
@@ -48,8 +49,6 @@ def _scores(z: np.ndarray, y: np.ndarray, t: float, bins: int, bias: np.ndarray 
     if bias is not None:
         out["accuracy_after"] = round(float((za.argmax(1)[keep] == y[keep]).mean()) if keep.any() else 0.0, _DIGITS)
     if metric is not None and keep.any():
-        from ..metrics import score
-
         name, space = metric
         out["metric"] = name
         out["metric_before"] = round(score(name, y[keep], z.argmax(1)[keep], space), 4)
@@ -83,7 +82,6 @@ def fit_calibration(model_dir: str | Path, split: str = "dev", datasets: Sequenc
     """
     from ..checksums import sha256_file
     from ..data.registry import get_dataset
-    from ..metrics import score
     from ..pipeline import load_model_and_pipeline
     from ..storage import atomic_write
     from ..training.config import DataConfig

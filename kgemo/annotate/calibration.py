@@ -74,7 +74,8 @@ class Calibration:
         weights_sha256: sha256 of the ``model.safetensors`` it was fitted for.
         bins: ECE bins.
         scores: split → dataset → task → ``utterances``, ``accuracy``, ``ece_before``, ``ece_after``,
-            ``nll_before``, ``nll_after`` (the fit split and the others scored).
+            ``nll_before``, ``nll_after`` (the fit split and the others scored); ``metric``, ``metric_before``,
+            ``metric_after`` (the dataset's own metric) and, with offsets, ``accuracy_after``.
         command: the command that rebuilds it.
         weighting: how the fit weighed the datasets (``dataset``: each dataset's mean NLL once; ``utterance``).
         biases: task → one offset per class added to the logits before :math:`T` (changes labels); a task without

@@ -12,7 +12,7 @@ Example:
 """
 from __future__ import annotations
 
-from .calibration import expected_calibration_error, fit_temperature, negative_log_likelihood
+from .calibration import expected_calibration_error, fit_class_bias, fit_temperature, negative_log_likelihood
 from .plots import confusion_matrix_png
 from .report import classification_report, confusion_matrix, format_report
 from .scores import (DATASET_METRICS, METRICS, accuracy, dataset_metric, macro_f1, mastodon_act_f1,
@@ -23,5 +23,5 @@ __all__ = [
     "METRICS", "DATASET_METRICS", "score", "dataset_metric", "prepare",
     "weighted_f1", "micro_f1_no_neutral", "macro_f1", "accuracy", "mastodon_sentiment_f1", "mastodon_act_f1",
     "mastodon_act_prf", "classification_report", "format_report", "confusion_matrix", "confusion_matrix_png",
-    "class_weights", "expected_calibration_error", "negative_log_likelihood", "fit_temperature",
+    "class_weights", "expected_calibration_error", "negative_log_likelihood", "fit_temperature", "fit_class_bias",
 ]
