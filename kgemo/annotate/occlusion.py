@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch, HeteroData
 
+from .calibration import calibrate_probabilities
+
 __all__ = ["LINK", "concept_edges", "keep_edges", "drop_edges", "occlusion_effects"]
 
 LINK = ("concept", "linked", "token")
@@ -100,13 +102,7 @@ def occlusion_effects(model: Any, g: HeteroData, transform: Any, task: str, p_fu
             batch = (transform(batch) if transform is not None else batch).to(device)
             logits = model(batch)[task].float()
             logits = logits[(torch.arange(len(chunk)) * n + rows).to(logits.device)]
-        if temperature == 1.0 and bias is None:
-            probs = torch.softmax(logits, -1).cpu()
-        else:
-            z = logits.double().cpu()
-            if bias is not None:
-                z = z + torch.as_tensor(bias, dtype=torch.float64)
-            probs = torch.softmax(z / float(temperature), -1)
+        probs = calibrate_probabilities(torch.softmax(logits, -1).cpu(), temperature, bias)  # what the annotator shows
         for m, (i, _) in enumerate(chunk):
             y = int(p_full[i].argmax())
             effects[i].append(float(p_full[i, y] - probs[m, y]))
