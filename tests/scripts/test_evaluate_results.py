@@ -193,3 +193,24 @@ def test_row_commands_keep_an_override_with_a_space_as_one_argument(evaluate):
     rows = evaluate.summarise({"mpnet-lora-meld": [base]})
     argv = shlex.split(rows["mpnet-lora-meld"]["command"])
     assert argv == ["kgemo", "finetune", "configs/finetune_meld.yaml", *overrides]
+
+
+def test_rows_name_their_encoder_never_an_alias_or_a_path(evaluate, runs, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    feature_id = {"inputs": {"encoder": {"name": "default-annotator",
+                                         "id": "sentence:minilm-lora-qkvd-meld@1ce344a40322:max128:past2"}}}
+    earlier = {"model": "ket", "datasets": ["meld"], "metrics": {"emotion": "weighted_f1"}, "seeds": [0],
+               "knowledge": None, "tags": {}, "command": "c", "test": {"emotion": [57.0]},
+               "dev": {"emotion": [54.0]}, "epochs": [8], "train_utterances_per_s": [1.0]}
+    (docs / "results.json").write_text(json.dumps({
+        "old_path": {**earlier, "encoder": "runs/encoders/minilm-full-meld"},
+        "old_annotator": {**earlier, "encoder": "default-annotator", "provenance": feature_id},
+        "old_hub": {**earlier, "encoder": "FacebookAI/roberta-large"}}))
+    assert evaluate.write_all(runs, docs) == 0
+    saved = json.loads((docs / "results.json").read_text())
+    assert saved["ket_meld"]["encoder"] == "all-MiniLM-L6-v2"          # a fresh run recorded "default"
+    assert saved["old_path"]["encoder"] == "minilm-full-meld"
+    assert saved["old_annotator"]["encoder"] == "minilm-lora-qkvd-meld"
+    assert saved["old_hub"]["encoder"] == "FacebookAI/roberta-large"  # a hub name is already a name
+    assert not [k for k, r in saved.items() if r["encoder"] in ("default", "default-annotator")]
