@@ -127,6 +127,14 @@ class ConceptEffects:
         return out, seen
 
 
+def _shown(calibration: Any, task: str) -> tuple[Any, float, Any]:
+    """What turns the model's probabilities into the shown ones (identity without a calibration), and the task's
+    temperature and class offsets for :func:`occlusion_effects`."""
+    if calibration is None:
+        return (lambda p: p), 1.0, None
+    return (lambda p: calibration.apply(task, p).float()), calibration.temperature(task), calibration.bias(task)
+
+
 def _graphs(model, pipeline, conversations, task: str, features) -> list[HeteroData]:
     graphs = pipeline.graphs(list(conversations), {task: model.label_spaces[task]}, features=features, progress=False)
     if pipeline.concepts is not None:
@@ -161,7 +169,7 @@ def _check_held_out(rank_conversations, conversations) -> None:
 
 @torch.no_grad()
 def concept_effects(model, pipeline, conversations: Sequence[Any], task: str = "emotion", batch_size: int = 64,
-                    features: Sequence[np.ndarray] | None = None) -> ConceptEffects:
+                    features: Sequence[np.ndarray] | None = None, calibration: Any = None) -> ConceptEffects:
     r""":math:`\Delta_{c,j}` of every concept of every utterance of ``conversations`` (the ranking split), summed
     per (concept, predicted label) and per concept. Gold labels are not read.
 
@@ -172,17 +180,21 @@ def concept_effects(model, pipeline, conversations: Sequence[Any], task: str = "
         task: the task whose predicted label is explained.
         batch_size: perturbed copies per forward pass.
         features: the conversations' sentence features, when already at hand (else encoded).
+        calibration: the model's :class:`~kgemo.annotate.calibration.Calibration`, or ``None``: the probabilities
+            and predicted labels are then the ones the annotator shows (class offsets can change the label).
     """
     model.eval()
     transform = pipeline.transform
+    shown, temperature, bias = _shown(calibration, task)
     out = ConceptEffects(conversations=len(conversations))
     for g in _graphs(model, pipeline, conversations, task, features):
         batch = Batch.from_data_list([g])
         batch = transform(batch) if transform is not None else batch
-        p_full = torch.softmax(model(batch)[task].float(), -1)
+        p_full = shown(torch.softmax(model(batch)[task].float(), -1))
         src, _, utt, ok = concept_edges(g)
         groups = {int(i): np.unique(src[ok & (utt == i)]) for i in np.unique(utt[ok])}
-        effects = occlusion_effects(model, g, transform, task, p_full, groups, utt, src, ok, batch_size)
+        effects = occlusion_effects(model, g, transform, task, p_full, groups, utt, src, ok, batch_size,
+                                    temperature=temperature, bias=bias)
         kid = g["concept"].kid.numpy()
         for i, nodes in groups.items():
             y_hat = int(p_full[i].argmax())
@@ -237,7 +249,8 @@ def evidence_faithfulness(model, pipeline, conversations: Sequence[Any], task: s
                           draws: int = 3, min_concepts: int = 4, seed: int = 0, batch_size: int = 64,
                           features: Sequence[np.ndarray] | None = None, rank: str = "attention",
                           rank_conversations: Sequence[Any] | None = None,
-                          rank_features: Sequence[np.ndarray] | None = None) -> EvidenceScores:
+                          rank_features: Sequence[np.ndarray] | None = None,
+                          calibration: Any = None) -> EvidenceScores:
     """Concept comprehensiveness, concept and ERASER sufficiency, and affective agreement of ``model``'s concept
     evidence (module docstring).
 
@@ -258,6 +271,9 @@ def evidence_faithfulness(model, pipeline, conversations: Sequence[Any], task: s
         rank_conversations: ``rank="occlusion"`` only: the conversations the occlusion effects are measured on, from
             another split (refused when they share a named split or a conversation with ``conversations``).
         rank_features: their sentence features, when already at hand.
+        calibration: the model's :class:`~kgemo.annotate.calibration.Calibration`, or ``None``: every probability
+            and predicted label is then the one the annotator shows (offsets, then temperature), so the scores
+            describe the table a user reads rather than the raw model.
 
     Example:
         >>> dev, test = load_dataset("meld", "dev"), load_dataset("meld", "test")
@@ -280,14 +296,16 @@ def evidence_faithfulness(model, pipeline, conversations: Sequence[Any], task: s
     held_out = None
     if rank == "occlusion":
         _check_held_out(rank_conversations, conversations)
-        held_out = concept_effects(model, pipeline, rank_conversations, task, batch_size, rank_features)
+        held_out = concept_effects(model, pipeline, rank_conversations, task, batch_size, rank_features,
+                                   calibration)
+    shown, temperature, bias = _shown(calibration, task)
     comp, comp_r, suff, suff_r, eraser, eraser_r, eraser_0, agree, agree_r, covered = ([] for _ in range(10))
 
     def probs(batches, n: int) -> list[torch.Tensor]:
         """Probabilities (one ``[n, classes]`` tensor per copy) of ``batches``, ready batches of copies."""
         out = []
         for batch in batches:
-            out += list(torch.split(torch.softmax(model(batch)[task].float(), -1), n))
+            out += list(torch.split(shown(torch.softmax(model(batch)[task].float(), -1)), n))
         return out
 
     def prepared(batch):
@@ -295,7 +313,7 @@ def evidence_faithfulness(model, pipeline, conversations: Sequence[Any], task: s
 
     for g in _graphs(model, pipeline, conversations, task, features):
         logits, ev = model.forward_explain(prepared(Batch.from_data_list([g])))
-        p_full = torch.softmax(logits[task].float(), -1)
+        p_full = shown(torch.softmax(logits[task].float(), -1))
         alpha = ev["concept_edge_weight"].detach().numpy().astype(np.float64)
         alpha = alpha.mean(-1) if alpha.ndim > 1 else alpha
         beta = ev["token_weight"].detach().numpy().astype(np.float64)
@@ -311,7 +329,7 @@ def evidence_faithfulness(model, pipeline, conversations: Sequence[Any], task: s
                 groups[i] = (nodes, inv)
         if rank == "occlusion_in_sample":
             in_sample = occlusion_effects(model, g, transform, task, p_full, {i: c for i, (c, _) in groups.items()},
-                                          utt, src, ok, batch_size)
+                                          utt, src, ok, batch_size, temperature=temperature, bias=bias)
         drops, copies, jobs = [], [], []
         for i, (nodes, inv) in groups.items():
             m = ok & (utt == i)

@@ -29,6 +29,9 @@ def add_arguments(p) -> None:
                    help="how evidence is ranked: the model's attention weights; occlusion effects measured on "
                         "--rank-split; or occlusion effects of the scored test utterances themselves (an upper bound)")
     p.add_argument("--rank-split", default="dev", help="the split occlusion effects are measured on (--rank occlusion)")
+    p.add_argument("--raw", action="store_true",
+                   help="score the model's own probabilities, not the calibrated ones the annotator shows (a model "
+                        "folder's calibration.json: class offsets can change the predicted label)")
     p.add_argument("--max-rank-conversations", type=int, default=None,
                    help="first N conversations of --rank-split (default: --max-conversations)")
 
@@ -37,6 +40,7 @@ def run(args) -> dict:
     import torch
 
     from kgemo.annotate.annotator import resolve_model_path
+    from kgemo.annotate.calibration import Calibration
     from kgemo.annotate.faithfulness import evidence_faithfulness
     from kgemo.data import load_dataset
     from kgemo.pipeline import load_model_and_pipeline
@@ -47,6 +51,9 @@ def run(args) -> dict:
     for name in args.models:
         path = resolve_model_path(name)
         model, pipeline, spec = load_model_and_pipeline(path)
+        calibration = None if args.raw else Calibration.load(path)
+        shown = ("raw" if calibration is None else
+                 "offsets + T" if calibration.changes_labels else "T")
         graph = spec.graph.to_dict()
         variant = {"selection": graph.get("selection", "confidence"), "self_concept": graph.get("self_concept", False),
                    "min_score": graph.get("min_score"), "past_only": graph.get("past_only"),
@@ -60,12 +67,14 @@ def run(args) -> dict:
             elif rank == "occlusion_in_sample":
                 ranked_on = "test itself"
             t = time.perf_counter()
-            s = evidence_faithfulness(model, pipeline, convs, top=args.top, draws=args.draws, rank=rank, **extra)
+            s = evidence_faithfulness(model, pipeline, convs, top=args.top, draws=args.draws, rank=rank,
+                                      calibration=calibration, **extra)
             d = s.to_dict()
             nan_none = lambda v: None if isinstance(v, float) and math.isnan(v) else v  # noqa: E731
             rows.append({"model": name if name == "default" else Path(name).as_posix(), "model_type": model.name,
-                         "encoder": spec.encoder if spec.encoder == "default" else Path(spec.encoder).name,
-                         "kb": spec.knowledge["conceptnet"].path, **variant, "dataset": ds, "evidence rank": rank,
+                         "encoder": "all-MiniLM-L6-v2" if spec.encoder == "default" else Path(spec.encoder).name,
+                         "kb": spec.knowledge["conceptnet"].path, **variant, "probabilities": shown,
+                         "dataset": ds, "evidence rank": rank,
                          "ranked on": ranked_on, "rank coverage": nan_none(d["rank_coverage"]),
                          "utterances": d["utterances"],
                          "concept comprehensiveness": d["concept_comprehensiveness"],
@@ -100,6 +109,9 @@ def run(args) -> dict:
         "affective agreement: share of the scored utterances with gold joy (+) or anger/sadness/disgust/fear (−) "
         "whose top-3 concepts' mean NRC-VAD valence has the gold's sign; random: 3 random concepts of the same "
         "words.",
+        "probabilities: the ones the annotator shows — the model folder's calibration.json applied (offsets + T: "
+        "class offsets, then temperature, which can change the predicted label; T: temperature alone), or raw "
+        "(--raw, or a folder without one).",
         "Only utterances with at least 4 concepts are scored (top and random would coincide), agreement included; "
         "the word's own concept (self_concept) is never evidence.",
     ]

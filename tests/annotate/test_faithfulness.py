@@ -236,3 +236,26 @@ def test_occlusion_effects_of_the_concept_the_prediction_rests_on(pipe):
     kids = g["concept"].kid.numpy()[np.unique(src)]
     assert effects[0][list(kids).index(JOY)] == pytest.approx(p(2) - 1 / 7)
     assert np.allclose(np.delete(effects[0], list(kids).index(JOY)), 0.0)
+
+
+def test_evidence_is_scored_on_the_label_and_probabilities_the_annotator_shows(pipe):
+    from kgemo.annotate.calibration import Calibration
+
+    # Offsets that favour neutral by 3: with joy linked the model says joy (logit 2) but the annotator shows
+    # neutral (3 > 2), so unlinking joy *raises* the shown label's probability: a negative drop.
+    neutral, joy = EMOTION.index("neutral"), EMOTION.index("joy")
+    bias = [0.0] * 7
+    bias[neutral] = 3.0
+    cal = Calibration({"emotion": 2.0}, biases={"emotion": bias})
+    shown = lambda z_joy: math.exp(3 / 2) / (math.exp(3 / 2) + math.exp(z_joy / 2) + 5)  # noqa: E731
+    test = [conversation("happy dog sad")]
+    raw = evidence_faithfulness(ListensToJoy(), pipe, test, top=3, draws=5, min_concepts=4)
+    seen = evidence_faithfulness(ListensToJoy(), pipe, test, top=3, draws=5, min_concepts=4, calibration=cal)
+    assert raw.concept_comprehensiveness == pytest.approx(p(2) - 1 / 7)
+    assert seen.concept_comprehensiveness == pytest.approx(shown(2) - shown(0))
+    assert seen.concept_comprehensiveness < 0
+    # Held-out occlusion ranks by effects on the shown label too: joy's effect on "neutral", none on "joy".
+    effects = concept_effects(ListensToJoy(), pipe, [conversation("happy", emotion="anger")], calibration=cal)
+    assert (JOY, joy) not in effects.by_label
+    total, count = effects.by_label[(JOY, neutral)]
+    assert count == 1 and total == pytest.approx(shown(2) - shown(0))
