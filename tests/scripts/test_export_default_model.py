@@ -25,3 +25,16 @@ def test_results_page_names_the_shipped_seed(tmp_path):
     del record["seed"]  # written before the seed was recorded: the default was seed 0
     (tmp_path / "results_default.json").write_text(json.dumps(record))
     assert "seed 0;" in "\n".join(evaluate.default_section(tmp_path))
+
+
+def test_model_card_names_the_adapters_datasets_and_says_the_split_scores_are_raw():
+    export = load_script("scripts/export_default_model.py")
+    results = {"adapter": "minilm-lora-meld-dailydialog", "adapter_datasets": ["meld", "dailydialog"],
+               "config": "configs/x.yaml", "seed": 1, "command": "kgemo train configs/x.yaml --seeds 1",
+               "parameters": 1000, "weights_bytes": 4000, "best_epoch": 3, "epochs_run": 5,
+               "metrics": {"emotion": "macro_f1"}, "dev": {"emotion": 46.0}, "test": {"emotion": 45.0},
+               "test_per_dataset": {"meld": {"utterances": 2610, "scores": {"weighted_f1": 55.5}}}}
+    card = export._model_card(results, {}, {"selection": "score", "self_concept": True})
+    assert "fine-tuned on the train split of MELD + DailyDialog" in card
+    assert "the model's own argmax (before the calibration below" in card
+    assert "  - MELD (2610 utterances): weighted_f1 55.50." in card
