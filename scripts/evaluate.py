@@ -174,13 +174,14 @@ def collect(runs: Path, configs: Path | None = ROOT / "configs") -> dict[str, li
 def config_tags(path: Path) -> dict:
     """The ``tags`` of a config file — what makes its rows a variant (the trainer copies them into metrics.json as
     top-level keys, where they cannot be told from the rest)."""
-    import yaml
+    from kgemo.errors import KgemoError
+    from kgemo.training.config_file import read_config_file
 
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError):
+        raw = read_config_file(path)   # with its extends: chain, where the tags may be
+    except KgemoError:
         return {}
-    return dict(raw.get("tags") or {}) if isinstance(raw, dict) else {}
+    return dict(raw.get("tags") or {})
 
 
 def mean_std(values: list[float]) -> str:

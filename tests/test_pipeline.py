@@ -137,6 +137,41 @@ def test_config_file_errors_name_the_file(tmp_path):
         load_config(bad)
 
 
+def test_a_config_extends_another_key_by_key(tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "name: base\nseed: 3\ndata: {datasets: [meld], tasks: [emotion]}\n"
+        "model: {name: ket, hidden: 64, dropout: 0.2}\nknowledge: {conceptnet: default}\n"
+        "train: {epochs: 4, lr: 1.0e-3}\ntags: {context: past}\n")
+    (tmp_path / "mid.yaml").write_text("extends: base.yaml\nmodel: {hidden: 128}\ntrain: {epochs: 2}\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "child.yaml").write_text("extends: ../mid.yaml\ndata: {datasets: [meld, dailydialog], "
+                                    "label_space: ekman7}\n")
+    child = load_config(sub / "child.yaml", ["train.lr=5e-4"])
+    assert child.name == "child"                                  # never the base's name
+    assert child.seed == 3 and child.model.name == "ket"          # inherited
+    assert child.model.hidden == 128 and child.model.dropout == 0.2   # merged key by key through two levels
+    assert child.data.datasets == ["meld", "dailydialog"]         # a list replaced whole
+    assert child.data.tasks == ["emotion"] and child.train.epochs == 2 and child.train.lr == 5e-4
+    # The same options written out in one file resolve to the same config (what provenance compares).
+    flat = tmp_path / "child.yaml"
+    flat.write_text(yaml.safe_dump(child.to_dict()))
+    assert load_config(flat).to_dict() == child.to_dict()
+
+
+def test_extends_refuses_cycles_missing_files_and_non_paths(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(KgemoError, match=r"extends makes a cycle \(.*a\.yaml -> .*b\.yaml -> .*a\.yaml\)"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("extends: nowhere.yaml\n")
+    with pytest.raises(KgemoError, match="c.yaml: extends 'nowhere.yaml', but .* is not a file"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("extends: [a.yaml, b.yaml]\n")
+    with pytest.raises(KgemoError, match="d.yaml: extends must name one config file"):
+        load_config(tmp_path / "d.yaml")
+
+
 def test_atomic_write_gives_the_mode_an_ordinary_write_would(tmp_path):
     import os
 

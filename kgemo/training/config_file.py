@@ -6,6 +6,11 @@ for :func:`~kgemo.training.finetune.finetune` (:class:`FinetuneConfig`) are read
     config = load_config_file(ExperimentConfig, "configs/ket_meld.yaml", ["train.lr=5e-4", "seed=1"])
     config.origin   # {"file": "configs/ket_meld.yaml", "sha256": "...", "overrides": ["train.lr=5e-4", "seed=1"]}
 
+A config may start from another with ``extends: <file>`` (relative to its own folder): the other file is read
+first (its own ``extends`` too), then this one's keys are laid over it — a mapping key by key, anything else
+(a list, a number, a string) replaced whole. The base's ``name`` is never inherited: a config is named by its own
+``name`` or its file. Provenance compares the resolved config, so moving shared keys into a base changes no run.
+
 A config class only needs ``from_dict(raw, source=...)``, which checks its sections (typed
 :class:`~kgemo.settings.Settings`) and names ``source`` in every error, and an ``origin`` attribute.
 """
@@ -25,9 +30,37 @@ __all__ = ["load_config_file", "read_config_file", "apply_overrides", "refuse_un
 C = TypeVar("C")
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The YAML mapping in ``path``; every way the file can be wrong is a one-line :class:`KgemoError` naming it."""
+def read_config_file(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The YAML mapping in ``path`` with its ``extends:`` chain resolved (module docstring); every way a file can be
+    wrong is a one-line :class:`KgemoError` naming it."""
     path = Path(path)
+    raw = _read_yaml(path)
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str) or not base.strip():
+        raise KgemoError(f"{path}: extends must name one config file (relative to {path.parent}), got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in _seen or base_path == path.resolve():
+        chain = " -> ".join(str(p) for p in (*_seen, path.resolve(), base_path))
+        raise KgemoError(f"{path}: extends makes a cycle ({chain})")
+    if not base_path.is_file():
+        raise KgemoError(f"{path}: extends {base!r}, but {base_path} is not a file")
+    inherited = read_config_file(base_path, (*_seen, path.resolve()))
+    inherited.pop("name", None)
+    return _merge(inherited, raw)
+
+
+def _merge(base: dict, over: Mapping) -> dict:
+    """``over`` laid over ``base``: mappings merged key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), dict) \
+            else value
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:

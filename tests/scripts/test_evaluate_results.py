@@ -214,3 +214,12 @@ def test_rows_name_their_encoder_never_an_alias_or_a_path(evaluate, runs, tmp_pa
     assert saved["old_annotator"]["encoder"] == "minilm-lora-qkvd-meld"
     assert saved["old_hub"]["encoder"] == "FacebookAI/roberta-large"  # a hub name is already a name
     assert not [k for k, r in saved.items() if r["encoder"] in ("default", "default-annotator")]
+
+
+def test_a_configs_tags_may_come_from_the_config_it_extends(evaluate, tmp_path):
+    (tmp_path / "base.yaml").write_text("name: base\ntags: {context: past}\n")
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\nname: child\n")
+    (tmp_path / "own.yaml").write_text("extends: base.yaml\ntags: {selection: score}\n")
+    assert evaluate.config_tags(tmp_path / "child.yaml") == {"context": "past"}
+    assert evaluate.config_tags(tmp_path / "own.yaml") == {"context": "past", "selection": "score"}
+    assert evaluate.config_tags(tmp_path / "missing.yaml") == {}
