@@ -592,7 +592,8 @@ def adapt_section(summary: dict[str, dict]) -> list[str]:
                 lines.append(f"| {label} | not run | | | | |")
                 continue
             delta = paired_delta(r, source_only) if r is not source_only else "–"
-            lines.append(f"| {marked(label, r)} | {encoder_name(r.get('encoder'))} | {mean_std(r['test']['emotion'])} | "
+            lines.append(f"| {marked(label, r)} | {encoder_name(r.get('encoder'))} | "
+                         f"{mean_std(r['test']['emotion'])} | "
                          f"{mean_std(r['dev']['emotion'])} | {delta} | {len(r['seeds'])} |")
         lines.append("")
     return lines if found else []
