@@ -194,7 +194,13 @@ def test_dialog_detection_works(browser, tmp_path):
     """The control for the escaping tests: a page that does run alert() is caught by the same check."""
     page = tmp_path / "alert.html"
     page.write_text("<!DOCTYPE html><title>x</title><script>alert('fired')</script>", encoding="utf-8")
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
     browser.get(page.as_uri())
+    # get() may return before the page's script has run on a loaded machine: wait for the dialog, or the check
+    # below would look too early and the late alert would fail the next test.
+    WebDriverWait(browser, 20).until(expected_conditions.alert_is_present())
     with pytest.raises(pytest.fail.Exception, match="fired"):
         assert_no_dialog(browser)
     assert_no_dialog(browser)                                # accepted: gone
